@@ -1,0 +1,392 @@
+"""Phone numbers, validated against libphonenumber's metadata, with precision by evidence.
+
+A digit run is only as believable as what surrounds it:
+  strong   `+86 138 0013 8000`, `0086 138 0013 8000`, `(202) 555-0143`, `8 (912) 345-67-89`:
+           an international prefix, or digits grouped the way the number's own country writes
+           it. Counted when valid.
+  weak     `13800138000`, `987-654-3210` (a valid Indian mobile, oddly grouped): could as well
+           be an order number, a timestamp or a counter. Counted only when the context says
+           phone (a field name, a column header, a nearby word; see phone_context), or when
+           its siblings agree: most digit runs in the same column, the same JSON key or the
+           same line are valid phones too, so the values form a phone list rather than ids.
+Validity is libphonenumber's `is_valid_number` in one of the policy's regions (or any
+country after `+`/`00`) for a number type a person has (not toll-free or premium-rate), plus
+its rule that some countries' national numbers must be written
+with the trunk prefix (a UK `07911 123456`, never `7911 123456`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import phonenumbers
+import regex
+from phonenumbers import PhoneMetadata, PhoneNumberFormat
+
+from dlp_addon.detect.phone_context import field_says_phone, text_says_phone
+from dlp_addon.model import PHONE, Finding, Segment
+from dlp_addon.normalize import Normalized
+
+_SEP = r"[ \-.()/]"
+_CANDIDATE = regex.compile(
+    r"(?<![\dA-Za-z_+@]|\d[.\-]|[A-Za-z]-)"  # not inside a word, a number, or an id like AB-123
+    rf"(?:\(?\+ ?)?\(?\d(?:{_SEP}{{0,3}}\d){{6,31}}"
+    r"(?![\dA-Za-z_@]|[.,\-/]\d)"  # not followed by more of a number (decimals, dates)
+)
+_NON_DIGIT = regex.compile(r"\D+")
+_DIGIT_GROUPS = regex.compile(r"\d+")
+_DOTTED_QUAD = regex.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+_WHITESPACE = regex.compile(r"\s+")
+_RULE_PUNCTUATION = regex.compile(r"\\1|[\s()\-./]")
+_MIN_DIGITS, _MAX_DIGITS = 7, 15
+
+_SCRIPT_HINTS = (  # a script in the text makes its countries' numbering plans the first guess
+    (regex.compile(r"\p{Han}"), ("CN",)),
+    (regex.compile(r"\p{Cyrillic}"), ("RU",)),
+    (regex.compile(r"[\u067e\u0686\u0698\u06af\u06a9\u06cc]"), ("IR",)),  # Persian-only letters
+    (regex.compile(r"\p{Arabic}"), ("SA", "AE", "EG", "IR")),
+    (regex.compile(r"\p{Devanagari}"), ("IN",)),
+)
+
+# Siblings must be this convincing before digit-only values are believed without a label.
+GROUP_MIN_SIZE = 3
+GROUP_MIN_VALID_SHARE = 0.8
+_CONTEXT_BEFORE, _CONTEXT_AFTER = 32, 16
+
+
+@dataclass(slots=True)
+class _Weak:
+    finding: Finding
+    groups: tuple[str, ...]
+    value: int
+
+
+# Numbers a person has. Toll-free, premium-rate, shared-cost and similar numbers belong to
+# businesses (the support line on every web page), so they are not customer identifiers.
+_PERSONAL_TYPES = frozenset({
+    phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE, phonenumbers.PhoneNumberType.VOIP,
+    phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
+})
+
+
+def _is_mobile(number: phonenumbers.PhoneNumber) -> bool:
+    return phonenumbers.number_type(number) in (phonenumbers.PhoneNumberType.MOBILE,
+                                                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+def _personal(number: phonenumbers.PhoneNumber) -> bool:
+    return phonenumbers.is_valid_number(number) and phonenumbers.number_type(number) in _PERSONAL_TYPES
+
+
+@functools.lru_cache(maxsize=262144)
+def _valid_international(digits: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        number = phonenumbers.parse("+" + digits)
+    except phonenumbers.NumberParseException:
+        return None
+    return number if _personal(number) else None
+
+
+@functools.lru_cache(maxsize=262144)
+def _valid_national(digits: str, region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        number = phonenumbers.parse(digits, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not _personal(number):
+        return None
+    if phonenumbers.region_code_for_number(number) != region and number.country_code != _country_code(region):
+        return None
+    if not _trunk_prefix_ok(number, digits, region):
+        return None
+    return number
+
+
+@functools.cache
+def _country_code(region: str) -> int:
+    return phonenumbers.country_code_for_region(region)
+
+
+@functools.cache
+def _compiled_formats(region: str) -> tuple:
+    metadata = PhoneMetadata.metadata_for_region(region)
+    if metadata is None:
+        return (None, ())
+    formats = tuple(
+        (regex.compile(f.leading_digits_pattern[-1]) if f.leading_digits_pattern else None,
+         regex.compile(f.pattern), f)
+        for f in metadata.number_format
+    )
+    return metadata, formats
+
+
+def _trunk_prefix_ok(number: phonenumbers.PhoneNumber, digits: str, region: str) -> bool:
+    """Where a country always writes its national numbers with a trunk prefix, require it."""
+    metadata, formats = _compiled_formats(region)
+    if metadata is None or not metadata.national_prefix:
+        return True
+    nsn = phonenumbers.national_significant_number(number)
+    for leading, pattern, fmt in formats:
+        if leading is not None and not leading.match(nsn):
+            continue
+        if not pattern.fullmatch(nsn):
+            continue
+        # The metadata stores the rule with the prefix filled in ("0\\1", "8 (\\1)"); a rule
+        # that is only the first group with punctuation around it needs no prefix.
+        rule = _RULE_PUNCTUATION.sub("", fmt.national_prefix_formatting_rule or "")
+        if not rule or fmt.national_prefix_optional_when_formatting:
+            return True
+        return len(digits) > len(nsn) and digits.startswith(metadata.national_prefix)
+    return True
+
+
+def _official_boundaries(number: phonenumbers.PhoneNumber) -> frozenset[int]:
+    """Where the number's own country puts spaces, as offsets into its national significant number."""
+    nsn = phonenumbers.national_significant_number(number)
+    out = {0}
+    for style in (PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL):
+        text = phonenumbers.format_number(number, style)
+        groups = _DIGIT_GROUPS.findall(text)
+        if style == PhoneNumberFormat.INTERNATIONAL:
+            groups = groups[1:]  # the country code
+        skip = sum(map(len, groups)) - len(nsn)  # national prefix digits, if written
+        position = 0
+        for group in groups[:-1]:
+            position += len(group)
+            out.add(position - skip)
+    return frozenset(out)
+
+
+def _boundaries(raw: str, skip: int) -> set[int]:
+    """Separator positions of a written number, as offsets after its first `skip` digits."""
+    out, position = set(), 0
+    for group in _DIGIT_GROUPS.findall(raw)[:-1]:
+        position += len(group)
+        out.add(position - skip)
+    return out
+
+
+def _grouping_matches(raw: str, digits: str, number: phonenumbers.PhoneNumber) -> bool:
+    nsn = phonenumbers.national_significant_number(number)
+    written = _boundaries(raw, len(digits) - len(nsn))
+    return {b for b in written if b > 0} <= _official_boundaries(number)
+
+
+def canonical_phone(text: str, regions: Sequence[str]) -> str | None:
+    """E.164 of one number known to be a phone (a line of a customer list), or None."""
+    digits = _NON_DIGIT.sub("", text)
+    stripped = text.strip().lstrip("(")
+    if stripped.startswith("+") or stripped.startswith("00"):
+        number = _valid_international(digits[2:] if stripped.startswith("00") else digits)
+    else:
+        number = next(filter(None, (_valid_national(digits, r) for r in regions)), None)
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164) if number else None
+
+
+class PhoneDetector:
+    def __init__(self, regions: Sequence[str]):
+        self.regions = tuple(regions)
+        self.region_codes = frozenset(_country_code(r) for r in self.regions)
+
+    def find(self, segments: Iterable[tuple[Segment, Normalized]]) -> list[Finding]:
+        found: list[Finding] = []
+        weak: list[_Weak] = []
+        for segment, norm in segments:
+            self._scan_segment(segment, norm, found, weak)
+        found.extend(_believed_by_siblings(weak))
+        return found
+
+    def _scan_segment(self, segment: Segment, norm: Normalized, found: list, weak: list) -> None:
+        text = norm.text
+        matches = list(_CANDIDATE.finditer(text))
+        if not matches:
+            return
+        regions = self._preferred_regions(text)
+        field_hint = field_says_phone(segment.field)
+        layout = _TextLayout(text) if segment.layout == "text" else None
+        for match in matches:
+            for start, end in self._spans(text, match.start(), match.end(), regions):
+                self._classify(segment, norm, start, end, regions, field_hint, layout, found, weak)
+
+    def _classify(self, segment, norm, start, end, regions, field_hint, layout, found, weak) -> None:
+        text = norm.text
+        raw = text[start:end]
+        digits = _NON_DIGIT.sub("", raw)
+        if len(digits) < _MIN_DIGITS or _DOTTED_QUAD.match(raw):
+            return
+        if raw.lstrip("( ").startswith("+"):
+            number = _valid_international(digits)
+            if number:
+                found.append(self._finding(number, norm, start, end, segment.where))
+            return
+        separated = len(_DIGIT_GROUPS.findall(raw)) > 1
+        if digits.startswith("00") and not digits.startswith("000"):
+            number = _valid_international(digits[2:])
+            if number and separated:
+                found.append(self._finding(number, norm, start, end, segment.where))
+                return
+        else:
+            number, grouped = self._valid_local(raw, digits, regions, separated)
+            if number and grouped:
+                found.append(self._finding(number, norm, start, end, segment.where))
+                return
+        # Only context or siblings can make a weak candidate count.
+        hint = field_hint
+        if layout is not None:
+            hint = _combine(hint, field_says_phone(layout.header_for(start)))
+        if hint is False:
+            return
+        if hint is None and not text_says_phone(text[max(0, start - _CONTEXT_BEFORE):start],
+                                               text[end:end + _CONTEXT_AFTER]):
+            if separated:
+                return  # odd grouping of a separated number: believed on a label only
+            groups = layout.groups_for(segment.where, start) if layout else (segment.group or segment.where,)
+            value = int(digits[-15:])
+            finding = self._finding(number, norm, start, end, segment.where) if number else None
+            weak.append(_Weak(finding, groups, value))
+            return
+        if number:
+            found.append(self._finding(number, norm, start, end, segment.where))
+
+    def _valid_local(self, raw: str, digits: str, regions: tuple[str, ...], separated: bool):
+        """(number, grouped) for a number written without an international prefix.
+
+        Where it is valid in several regions, prefer the reading whose own digit grouping
+        matches how it was written, then a mobile number (customer lists are mostly mobiles:
+        `0912 123 4567` is an Iranian mobile, and a landline in one Chinese city), then the
+        policy's region order."""
+        best, best_rank = None, None
+        for region in regions:
+            number = _valid_national(digits, region)
+            if number is None:
+                continue
+            grouped = separated and _grouping_matches(raw, digits, number)
+            rank = (not grouped, not _is_mobile(number))
+            if best_rank is None or rank < best_rank:
+                best, best_rank = number, rank
+            if rank == (False, False) or (not separated and rank == (True, False)):
+                break
+        if best is None:
+            # A number stored without its "+", as spreadsheets and databases do: 8613800138000.
+            number = _valid_international(digits)
+            if number and number.country_code in self.region_codes:
+                return number, False
+            return None, False
+        return best, not best_rank[0]
+
+    def _any_valid(self, raw: str, regions: tuple[str, ...]) -> bool:
+        digits = _NON_DIGIT.sub("", raw)
+        if not _MIN_DIGITS <= len(digits) <= _MAX_DIGITS + 2:
+            return False
+        if raw.lstrip("( ").startswith("+"):
+            return _valid_international(digits) is not None
+        if digits.startswith("00") and _valid_international(digits[2:]) is not None:
+            return True
+        return self._valid_local(raw, digits, regions, False)[0] is not None
+
+    def _spans(self, text: str, start: int, end: int, regions: tuple[str, ...]) -> list[tuple[int, int]]:
+        """The candidate itself, or, when it is not a number but has spaces in it, the numbers
+        inside it: `13800138000 25` is a phone and an age, `4111 1111 1111 1111` is neither."""
+        raw = text[start:end]
+        if self._any_valid(raw, regions) or not _WHITESPACE.search(raw):
+            return [(start, end)]
+        pieces, position = [], start
+        for gap in _WHITESPACE.finditer(raw):
+            pieces.append((position, start + gap.start()))
+            position = start + gap.end()
+        pieces.append((position, end))
+        out, i = [], 0
+        while i < len(pieces):
+            best = None
+            for j in range(i, len(pieces)):
+                window = text[pieces[i][0]:pieces[j][1]]
+                if len(_NON_DIGIT.sub("", window)) > _MAX_DIGITS + 2:
+                    break
+                if self._any_valid(window, regions):
+                    best = j
+            if best is None:
+                i += 1
+                continue
+            out.append((pieces[i][0], pieces[best][1]))
+            i = best + 1
+        return out or [(start, end)]
+
+    def _preferred_regions(self, text: str) -> tuple[str, ...]:
+        sample = text[:4096]
+        hinted: list[str] = []
+        for pattern, regions in _SCRIPT_HINTS:
+            if pattern.search(sample):
+                hinted.extend(r for r in regions if r in self.regions and r not in hinted)
+        return (*hinted, *(r for r in self.regions if r not in hinted))
+
+    @staticmethod
+    def _finding(number, norm: Normalized, start: int, end: int, where: str) -> Finding:
+        e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+        o_start, o_end = norm.original_span(start, end)
+        return Finding(PHONE, e164, norm.original[o_start:o_end], where, o_start, o_end)
+
+
+def _combine(first: bool | None, second: bool | None) -> bool | None:
+    if first is True or second is True:
+        return True
+    if first is False or second is False:
+        return False
+    return None
+
+
+class _TextLayout:
+    """Lines and columns of free text, worked out only when a weak candidate needs them."""
+
+    _DELIMITERS = ("\t", ",", ";", "|")
+
+    def __init__(self, text: str):
+        self.text = text
+        first_end = text.find("\n")
+        first = text[: first_end if first_end >= 0 else len(text)]
+        counts = {d: first.count(d) for d in self._DELIMITERS}
+        self.delimiter = max(counts, key=counts.get) if max(counts.values()) else None
+        self.first_line_end = first_end if first_end >= 0 else len(text)
+        has_digits = any(c.isdigit() for c in first)
+        self.header = first.split(self.delimiter) if self.delimiter and not has_digits else None
+
+    def _position(self, offset: int) -> tuple[int, int]:
+        line_start = self.text.rfind("\n", 0, offset) + 1
+        column = self.text.count(self.delimiter, line_start, offset) if self.delimiter else 0
+        return line_start, column
+
+    def header_for(self, offset: int) -> str:
+        if self.header is None or offset <= self.first_line_end:
+            return ""
+        _, column = self._position(offset)
+        return self.header[column].strip(" \"'") if column < len(self.header) else ""
+
+    def groups_for(self, where: str, offset: int) -> tuple[str, ...]:
+        line_start, column = self._position(offset)
+        return f"{where}#column{column}", f"{where}#line{line_start}"
+
+
+def _believed_by_siblings(weak: list[_Weak]) -> list[Finding]:
+    members: dict[str, list[_Weak]] = defaultdict(list)
+    for item in weak:
+        for group in item.groups:
+            members[group].append(item)
+    believed: dict[int, Finding] = {}
+    for items in members.values():
+        if len(items) < GROUP_MIN_SIZE:
+            continue
+        valid = [i for i in items if i.finding is not None]
+        if len(valid) < GROUP_MIN_VALID_SHARE * len(items) or _looks_like_a_sequence(valid):
+            continue
+        for item in valid:
+            believed[id(item)] = item.finding
+    return list(believed.values())
+
+
+def _looks_like_a_sequence(items: list[_Weak]) -> bool:
+    """Consecutive ids (orders 15012345601, ...602, ...) are valid numbers too, but bunched up."""
+    values = sorted({i.value for i in items})
+    return len(values) > 1 and (values[-1] - values[0]) < 100 * len(values)

@@ -1,0 +1,69 @@
+"""Words that say "this is a phone number" or "this number is something else".
+
+Normal traffic is full of digit runs that happen to be valid phone numbers somewhere (about
+one per 55 bytes in the benign corpus of ../shared/PERFORMANCE.md), so a digit run on its
+own is not believed. A label changes that: a JSON key, a form field, a column header or a
+word just before the number, in the languages of the markets we serve.
+"""
+
+from __future__ import annotations
+
+import regex
+
+# Matched against whole tokens of ASCII field names (phoneNumber -> phone, number).
+_PHONE_TOKENS = frozenset({
+    "phone", "phones", "tel", "tele", "telephone", "telefon", "telefone", "telefono", "mobile", "mob",
+    "mobil", "cell", "cellphone", "cellular", "msisdn", "whatsapp", "wa", "viber", "telegram",
+    "fax", "sms", "ph", "contact", "contacts", "landline", "hp", "handphone", "call",
+})
+_NOT_PHONE_TOKENS = frozenset({
+    "id", "ids", "uid", "uuid", "guid", "order", "orders", "sku", "ts", "timestamp", "time", "date",
+    "created", "updated", "modified", "expires", "price", "amount", "total", "sum", "qty", "quantity",
+    "count", "zip", "postal", "postcode", "isbn", "ean", "upc", "gtin", "tracking", "invoice",
+    "account", "acct", "iban", "bic", "swift", "card", "pan", "version", "build", "session", "hash",
+    "checksum", "seq", "sequence", "serial", "pid", "port", "size", "bytes", "duration", "lat", "lng",
+    "lon", "latitude", "longitude", "epoch", "ms", "nonce", "token", "ref", "reference", "barcode",
+    "imei", "inn", "snils", "ogrn", "kpp", "passport", "national", "ssn",
+})
+# Running text. Languages written with spaces match whole words, so "hotel" is not "tel" and
+# "автомобиль" is not "моб"; Chinese has no word boundaries and Arabic and Persian attach
+# prefixes ("بالهاتف"), so those match as substrings. Bare words for "number" (号码, رقم,
+# شماره, नंबर, номер) are left out: they label order and invoice numbers just as often.
+_PHONE_WORD_PATTERN = regex.compile(
+    r"\b(?:phone|telephone|mobile|cell|cellphone|tel|ph|mob|fax|sms|whatsapp|viber|call|contact|msisdn)s?\b"
+    r"|\b(?:тел|моб|факс|тлф)\b|телефон|мобильн|сотов|звон|контакт|ватсап|вотсап"
+    r"|电话|手机|联系|電話|手機|致电|来电|座机|热线"
+    r"|هاتف|جوال|موبايل|تليفون|اتصل|اتصال|واتساب|واتس|فاكس|محمول"
+    r"|تلفن|موبایل|همراه|تماس|واتساپ|فکس"
+    r"|फ़ोन|फोन|मोबाइल|संपर्क|कॉल",
+    regex.IGNORECASE,
+)
+_NOT_PHONE_WORDS = ("订单", "单号", "编号", "заказ", "счет", "счёт", "طلب", "فاتورة", "سفارش", "فاکتور")
+_NOT_PHONE_WORD_PATTERN = regex.compile("|".join(regex.escape(w) for w in _NOT_PHONE_WORDS), regex.IGNORECASE)
+_TOKEN_SPLIT = regex.compile(r"[^A-Za-z]+|(?<=[a-z])(?=[A-Z])")
+
+
+def _tokens(name: str) -> set[str]:
+    return {t.lower() for t in _TOKEN_SPLIT.split(name) if t}
+
+
+def field_says_phone(name: str) -> bool | None:
+    """True for a phone label, False for an id/time/money label, None when it says nothing."""
+    if not name:
+        return None
+    tokens = _tokens(name)
+    if tokens & _PHONE_TOKENS:
+        return True
+    if not name.isascii():
+        if _PHONE_WORD_PATTERN.search(name):
+            return True
+        if _NOT_PHONE_WORD_PATTERN.search(name):
+            return False
+    if tokens & _NOT_PHONE_TOKENS:
+        return False
+    return None
+
+
+def text_says_phone(before: str, after: str) -> bool:
+    """A phone word shortly before the number (`手机：`, `Tel.`, `تلفن`) or just after it (`(mobile)`)."""
+    return bool(_PHONE_WORD_PATTERN.search(before) or _PHONE_WORD_PATTERN.search(after))

@@ -1,0 +1,143 @@
+"""The inspection engine: one message in, one privacy-safe `Inspection` out.
+
+    extract (decode, split into segments) -> normalize -> detect -> dedupe, exempt, hash, mask
+
+It is plain Python with no mitmproxy import, so the proxy's worker processes, `dlp scan` and
+the tests run exactly the same code. Plain-text identifiers exist only inside `inspect`; what
+comes out carries keyed hashes and masked samples.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+import regex
+
+from dlp_addon.detect.email import email_domain, find_emails
+from dlp_addon.detect.phone import PhoneDetector
+from dlp_addon.evidence import Hasher, mask
+from dlp_addon.extract import Extraction, extract_content, extract_request
+from dlp_addon.model import EMAIL, Evidence, Finding, Inspection, Problem, RequestData, Segment
+from dlp_addon.normalize import Normalized, normalize
+from dlp_addon.policy import Policy
+
+_SAFE_QUERY_KEY = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-[]")
+
+
+@dataclass(slots=True)
+class _Tally:
+    """Distinct identifiers of one message, in the order first seen."""
+
+    first: dict[tuple[str, str], Finding] = field(default_factory=dict)
+    occurrences: dict[tuple[str, str], int] = field(default_factory=dict)
+    exempt: set[tuple[str, str]] = field(default_factory=set)
+
+    def add(self, finding: Finding, is_exempt: bool) -> None:
+        key = (finding.kind, finding.normalized)
+        if is_exempt:
+            self.exempt.add(key)
+            return
+        self.first.setdefault(key, finding)
+        self.occurrences[key] = self.occurrences.get(key, 0) + 1
+
+
+class Engine:
+    """Holds what is expensive to build once per policy: compiled detectors and the hash key."""
+
+    def __init__(self, policy: Policy, key: bytes):
+        self.policy = policy
+        self._hasher = Hasher(key)
+        self._phones = PhoneDetector(policy.regions)
+
+    def digest(self, kind: str, normalized: str) -> str:
+        """HMAC-SHA256 hex of an identifier's canonical form, as used in `Evidence.digest`."""
+        return self._hasher.digest(kind, normalized)
+
+    def inspect(self, request: RequestData) -> Inspection:
+        deadline = time.monotonic() + self.policy.limits.max_seconds
+        return self._run(lambda: extract_request(request, self.policy.limits, deadline), deadline,
+                         request.path)
+
+    def inspect_content(self, content: bytes, *, content_type: str = "", content_encoding: str = "",
+                        where: str = "body") -> Inspection:
+        """A body, a file or a WebSocket message on its own."""
+        deadline = time.monotonic() + self.policy.limits.max_seconds
+        return self._run(
+            lambda: extract_content(content, self.policy.limits, content_type=content_type,
+                                    content_encoding=content_encoding, where=where, deadline=deadline),
+            deadline, None)
+
+    def inspect_message(self, content: bytes, *, is_text: bool | None = None, where: str = "ws") -> Inspection:
+        content_type = "text/plain; charset=utf-8" if is_text else ""
+        return self.inspect_content(content, content_type=content_type, where=where)
+
+    def findings(self, extraction: Extraction, deadline: float | None = None) -> tuple[list[Finding], list[Problem]]:
+        """Every identifier occurrence in the extracted segments (plain text: engine-internal)."""
+        found: list[Finding] = []
+        problems: list[Problem] = []
+        normalized: list[tuple[Segment, Normalized]] = []
+        for segment in extraction.segments:
+            if deadline is not None and time.monotonic() > deadline:
+                problems.append(Problem("timeout", segment.where, "inspection time limit reached"))
+                break
+            norm = normalize(segment.text)
+            found.extend(find_emails(norm, segment.where))
+            normalized.append((segment, norm))
+        found.extend(self._phones.find(normalized))
+        return found, problems
+
+    def _run(self, extract, deadline: float, path: str | None) -> Inspection:
+        try:
+            extraction = extract()
+            found, problems = self.findings(extraction, deadline)
+            return self._summarise(extraction, found, problems, path)
+        except Exception as e:  # noqa: BLE001 - any failure must become a recorded decision, never a pass
+            return Inspection(problems=(Problem("error", "engine", type(e).__name__),),
+                              safe_path=coarse_safe_path(path) if path is not None else "")
+
+    def _summarise(self, extraction: Extraction, found: Iterable[Finding], problems: list[Problem],
+                   path: str | None) -> Inspection:
+        tally = _Tally()
+        exemptions = self.policy.exemptions
+        for finding in found:
+            is_exempt = finding.kind == EMAIL and exemptions.company_domain(email_domain(finding.normalized))
+            tally.add(finding, is_exempt)
+        evidence = tuple(
+            Evidence(kind, self.digest(kind, canonical), mask(kind, finding.raw), finding.where,
+                     tally.occurrences[(kind, canonical)])
+            for (kind, canonical), finding in tally.first.items()
+        )
+        return Inspection(
+            evidence=evidence,
+            problems=tuple(extraction.problems) + tuple(problems),
+            bytes_inspected=extraction.bytes_inspected,
+            exempt=len(tally.exempt),
+            safe_path=safe_path(path, found) if path is not None else "",
+        )
+
+
+_RISKY_PATH_PART = regex.compile(r"[^/]*(?:@|%40|\d{5})[^/]*")
+
+
+def coarse_safe_path(path: str) -> str:
+    """For when detection did not run: hide every path part that could hold an identifier."""
+    return _RISKY_PATH_PART.sub("…", path.split("?", 1)[0]) or "/"
+
+
+def safe_path(path: str, found: Iterable[Finding]) -> str:
+    """The request path for the record: identifiers in it masked, query values left out."""
+    raw_path, _, query = path.partition("?")
+    decoded = unquote(raw_path, errors="replace")
+    in_path = sorted((f for f in found if f.where == "url:path"), key=lambda f: f.start, reverse=True)
+    for finding in in_path:
+        decoded = decoded[:finding.start] + mask(finding.kind, finding.raw) + decoded[finding.end:]
+    if not query:
+        return decoded
+    keys = []
+    for pair in query.split("&"):
+        key = unquote(pair.split("=", 1)[0], errors="replace")
+        keys.append(f"{key}=" if key and set(key) <= _SAFE_QUERY_KEY else "…=")
+    return decoded + "?" + "&".join(keys)

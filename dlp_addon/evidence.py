@@ -1,0 +1,80 @@
+"""Evidence without the data: masked samples and keyed hashes.
+
+An investigator needs to recognise what left ("j***@g***.com", "+86 138 **** 8000") and to
+correlate the same customer across incidents, but the gateway must not become a second copy
+of the customer list. Samples keep only what is needed to recognise the shape; the keyed
+hash (HMAC-SHA256 under a key that never leaves the gateway) lets the security team match a
+known customer's identifier against incidents without the incidents holding it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import phonenumbers
+import regex
+
+from dlp_addon.detect.email import suffix_of
+from dlp_addon.model import EMAIL
+
+_DIGIT = regex.compile(r"\d")
+
+
+class Hasher:
+    def __init__(self, key: bytes):
+        if len(key) < 16:
+            raise ValueError("the hash key must be at least 16 bytes")
+        self._key = key
+
+    def digest(self, kind: str, canonical: str) -> str:
+        return hmac.new(self._key, f"{kind}:{canonical}".encode(), hashlib.sha256).hexdigest()
+
+
+def mask(kind: str, raw: str) -> str:
+    return mask_email(raw) if kind == EMAIL else mask_phone(raw)
+
+
+def mask_email(raw: str) -> str:
+    """'John.Doe@gmail.com' -> 'J***@g***.com': first letters and the public suffix."""
+    local, _, domain = raw.rpartition("@")
+    suffix = suffix_of(domain)
+    return f"{local[:1]}***@{domain[:1]}***.{suffix}" if suffix else f"{local[:1]}***@***"
+
+
+def mask_phone(raw: str) -> str:
+    """Keep the country code, the first digits and the last few, in the sender's own layout:
+    '+86 138 0013 8000' -> '+86 138 **** 8000', '13800138000' -> '138****8000'."""
+    digits = _DIGIT.findall(raw)
+    total = len(digits)
+    prefix = _prefix_digits(raw, total)
+    national = total - prefix
+    tail = 4 if national >= 11 else 3 if national >= 9 else 2
+    head = max(0, min(3, national - tail - 3))
+    keep_until, keep_from = prefix + head, total - tail
+    out, index = [], 0
+    for char in raw:
+        if char.isdigit():
+            out.append(char if index < keep_until or index >= keep_from else "*")
+            index += 1
+        else:
+            out.append(char)
+    return "".join(out).strip()
+
+
+def _prefix_digits(raw: str, total: int) -> int:
+    """Digits of an international prefix and country code, which say little about the person."""
+    stripped = raw.lstrip("( ")
+    if stripped.startswith("+"):
+        return _country_code_length(_DIGIT.findall(stripped))
+    if stripped.startswith("00"):
+        return 2 + _country_code_length(_DIGIT.findall(stripped)[2:])
+    return 0
+
+
+def _country_code_length(digits: list[str]) -> int:
+    for length in (1, 2, 3):
+        code = "".join(digits[:length])
+        if code and phonenumbers.region_code_for_country_code(int(code)) != "ZZ":
+            return length
+    return 0

@@ -1,0 +1,99 @@
+"""Normalise text before detection, keeping a map back to what was sent.
+
+Detectors see one canonical spelling: every Unicode decimal digit system as ASCII digits
+(Arabic-Indic ٠١٢, Persian ۰۱۲, Devanagari, fullwidth ０１２ ...), fullwidth ASCII as ASCII
+(＠ ＋ ．), the many Unicode spaces and dashes as " " and "-", and no invisible format
+characters (zero-width spaces and joiners, bidi controls, soft hyphens), which both appear
+naturally in Arabic and Persian text and are a cheap way to split an address so that a naive
+regex misses it.
+
+Every mapping is one character to one character except deletions, so a detector's span in
+the normalised text maps back to the original with `Normalized.original_span`; masked samples
+in incidents therefore show what the person actually wrote.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import unicodedata
+from array import array
+from dataclasses import dataclass
+
+import regex
+
+# Invisible characters: Unicode general category Cf (format) covers zero-width space/joiners,
+# LRM/RLM, bidi embeddings and isolates, word joiner, BOM, soft hyphen, Arabic letter mark.
+_INVISIBLE = regex.compile(r"\p{Cf}+")
+
+_SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\u2043"
+_EXTRA = {
+    "\ufe6b": "@",  # small commercial at
+    "\ufe62": "+",  # small plus
+    "\ufe52": ".",  # small full stop
+    "\u066b": ".",  # Arabic decimal separator
+    "\u066c": ",",  # Arabic thousands separator
+    "\u060c": ",",  # Arabic comma
+}
+
+
+@functools.cache
+def _table() -> dict[int, int]:
+    table: dict[int, int] = {}
+    for code in range(0x80, sys.maxunicode + 1):
+        digit = unicodedata.decimal(chr(code), None)
+        if digit is not None:
+            table[code] = ord("0") + digit
+    for code in range(0xFF01, 0xFF5F):  # fullwidth ASCII block maps to ASCII by a fixed offset
+        table[code] = code - 0xFEE0
+    for char in _SPACES:
+        table[ord(char)] = ord(" ")
+    for char in _DASHES:
+        table[ord(char)] = ord("-")
+    for char, repl in _EXTRA.items():
+        table[ord(char)] = ord(repl)
+    return table
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    text: str
+    original: str
+    # index in `text` -> index in `original`; None when nothing was deleted (identity)
+    offsets: array | None = None
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        if self.offsets is None:
+            return start, end
+        if start >= len(self.offsets):
+            return len(self.original), len(self.original)
+        last = self.offsets[end - 1] + 1 if end > start else self.offsets[start]
+        return self.offsets[start], last
+
+    def original_text(self, start: int, end: int) -> str:
+        o_start, o_end = self.original_span(start, end)
+        return self.original[o_start:o_end]
+
+
+def normalize(text: str) -> Normalized:
+    # Pure-ASCII text (most traffic) has nothing to map or delete.
+    if text.isascii():
+        return Normalized(text, text)
+    mapped = text.translate(_table())
+    if not _INVISIBLE.search(mapped):
+        return Normalized(mapped, text)
+    return _delete_invisible(mapped, text)
+
+
+def _delete_invisible(mapped: str, original: str) -> Normalized:
+    pieces: list[str] = []
+    offsets = array("I")
+    position = 0
+    for match in _INVISIBLE.finditer(mapped):
+        pieces.append(mapped[position:match.start()])
+        offsets.extend(range(position, match.start()))
+        position = match.end()
+    pieces.append(mapped[position:])
+    offsets.extend(range(position, len(mapped)))
+    return Normalized("".join(pieces), original, offsets)

@@ -1,0 +1,119 @@
+"""Inspection off the event loop, in worker processes.
+
+mitmproxy serves every connection from one asyncio loop. Detection is mostly Python holding
+the GIL, so a thread does not free the loop (measured in ../shared/PERFORMANCE.md: a 2 MiB
+scan in `asyncio.to_thread` still delayed every other request to p50 2.3 s); a process does.
+Each worker builds its own `Engine` once. The key travels to the workers so that plain-text
+identifiers never cross back to the proxy process: results are hashes and masked samples.
+
+Queueing happens here, in an asyncio semaphore, and not inside the executor, so the hard
+timeout measures a worker's own time rather than its wait in line. A worker that overruns it
+(the engine has its own, softer deadline) or dies is replaced, and that message gets a
+`timeout` or `error` problem, which the policy turns into a decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from dlp_addon.engine import Engine
+from dlp_addon.model import Inspection, Problem, RequestData
+from dlp_addon.policy import Policy
+
+logger = logging.getLogger(__name__)
+
+_engine: Engine | None = None
+
+
+def _start_worker(policy: Policy, key: bytes) -> None:
+    global _engine
+    _engine = Engine(policy, key)
+    # Load the suffix list, the digit table and the phone metadata now, not on a user's request.
+    _engine.inspect_content("warm-up +1 202 555 0143 a@example.com ۰۹۱۲".encode(), content_type="text/plain")
+
+
+def _inspect_request(request: RequestData) -> Inspection:
+    return _engine.inspect(request)
+
+
+def _inspect_message(content: bytes, is_text: bool | None) -> Inspection:
+    return _engine.inspect_message(content, is_text=is_text)
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+def default_worker_count() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+class InspectionPool:
+    def __init__(self, policy: Policy, key: bytes, workers: int):
+        self.policy = policy
+        self._key = key
+        self.workers = workers
+        self._slots = asyncio.Semaphore(workers)
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        # spawn, not fork: forking a process that runs an event loop and threads copies locks
+        # in whatever state they happen to be.
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker, initargs=(self.policy, self._key))
+
+    def warm_up(self) -> None:
+        """Start every worker now so that the first requests do not pay for it."""
+        for _ in range(self.workers):
+            self._executor.submit(_ready)
+
+    @property
+    def hard_timeout(self) -> float:
+        return self.policy.limits.max_seconds * 2 + 5
+
+    async def inspect(self, request: RequestData) -> Inspection:
+        return await self._run(_inspect_request, request)
+
+    async def inspect_message(self, content: bytes, is_text: bool | None) -> Inspection:
+        return await self._run(_inspect_message, content, is_text)
+
+    async def _run(self, function, *args) -> Inspection:
+        async with self._slots:
+            executor = self._executor
+            future = asyncio.get_running_loop().run_in_executor(executor, function, *args)
+            try:
+                return await asyncio.wait_for(future, self.hard_timeout)
+            except asyncio.TimeoutError:
+                self._replace(executor, "an inspection overran its time limit")
+                return _failed("timeout", f"inspection did not finish within {self.hard_timeout:.0f} s")
+            except BrokenProcessPool:
+                self._replace(executor, "an inspection worker died")
+                return _failed("error", "inspection worker died")
+            except Exception as e:  # noqa: BLE001 - e.g. a body that cannot be sent to the worker
+                return _failed("error", type(e).__name__)
+
+    def _replace(self, broken: ProcessPoolExecutor, why: str) -> None:
+        if broken is not self._executor:
+            return  # another failure already replaced it
+        logger.warning("DLP: %s; restarting the inspection workers", why)
+        self._executor = self._new_executor()
+        _kill(broken)
+
+    def shutdown(self) -> None:
+        _kill(self._executor)
+
+
+def _kill(executor: ProcessPoolExecutor) -> None:
+    # A stuck worker never returns, so shutdown(wait=True) would hang; end the processes.
+    for process in list(getattr(executor, "_processes", {}).values()):
+        process.kill()
+    executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _failed(sub_reason: str, detail: str) -> Inspection:
+    return Inspection(problems=(Problem(sub_reason, "worker", detail),))

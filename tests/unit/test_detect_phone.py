@@ -1,0 +1,113 @@
+import pytest
+
+from dlp_addon.detect.phone import PhoneDetector, canonical_phone
+from dlp_addon.model import Segment
+from dlp_addon.normalize import normalize
+
+REGIONS = ("US", "GB", "CN", "RU", "IR", "SA", "AE", "EG", "IN")
+DETECTOR = PhoneDetector(REGIONS)
+
+
+def phones(text, layout="text", field="", group=""):
+    segment = Segment(text, "t", field=field, group=group, layout=layout)
+    return [(f.normalized, f.raw) for f in DETECTOR.find([(segment, normalize(text))])]
+
+
+@pytest.mark.parametrize("text, e164", [
+    ("+86 138 0013 8000", "+8613800138000"),
+    ("+8613800138000", "+8613800138000"),
+    ("0086 138 0013 8000", "+8613800138000"),
+    ("138 0013 8000", "+8613800138000"),
+    ("(202) 555-0143", "+12025550143"),
+    ("+1 202-555-0143 ext 12", "+12025550143"),
+    ("8 (912) 345-67-89", "+79123456789"),
+    ("+7 (912) 345-67-89", "+79123456789"),
+    ("07911 123456", "+447911123456"),
+    ("+44 7911 123456", "+447911123456"),
+    ("0912 123 4567", "+989121234567"),
+    ("۰۹۱۲ ۱۲۳ ۴۵۶۷", "+989121234567"),  # Persian digits
+    ("+٩٦٦ ٥٠ ١٢٣ ٤٥٦٧", "+966501234567"),  # Arabic-Indic digits
+    ("+971 50 123 4567", "+971501234567"),
+    ("+20 10 12345678", "+201012345678"),
+    ("98765 43210", "+919876543210"),
+    ("＋８６ １３８ ００１３ ８０００", "+8613800138000"),  # fullwidth
+    ("+86\u00a0138\u00a00013\u00a08000", "+8613800138000"),  # no-break spaces
+])
+def test_international_and_nationally_grouped_numbers_count_on_their_own(text, e164):
+    assert [n for n, _ in phones(text)] == [e164]
+
+
+@pytest.mark.parametrize("text", [
+    "13800138000",  # a bare digit run could be an order number
+    "order 2025550143", "ts=1700000000123", "1700000000", "192.168.100.200", "10.0.19045.3803",
+    "2024-01-15 10:30:45", "2024-01-15T10:30:00Z", "12/25/2024", "price 1 234 567,89 ₽", "$1,234,567.89",
+    "4111 1111 1111 1111", "550e8400-e29b-41d4-a716-446655440000", "sha 9f86d081884c7d659a2feaa0c55ad015",
+    "7911 123456",  # a UK mobile is never written without its trunk 0
+    "SKU-13800138000", "v13800138000", "3.14159265358979", "1920x1080",
+])
+def test_digit_runs_that_are_not_phones(text):
+    assert phones(text) == []
+
+
+@pytest.mark.parametrize("text, e164", [
+    ("手机：13800138000", "+8613800138000"),
+    ("联系电话13800138000谢谢", "+8613800138000"),
+    ("Call me on 2025550143", "+12025550143"),
+    ("тел. 89123456789", "+79123456789"),
+    ("جوال 0501234567", "+966501234567"),
+    ("تلفن همراه ۰۹۱۲۱۲۳۴۵۶۷", "+989121234567"),
+    ("मोबाइल 9876543210", "+919876543210"),
+])
+def test_a_phone_word_makes_a_bare_number_count(text, e164):
+    assert [n for n, _ in phones(text)] == [e164]
+
+
+def test_field_names_are_context():
+    assert phones("8613800138000", layout="value", field="mobilePhone") == [("+8613800138000", "8613800138000")]
+    assert phones("13800138000", layout="value", field="手机号") == [("+8613800138000", "13800138000")]
+    assert phones("13800138000", layout="value", field="order_id") == []
+    assert phones("13800138000", layout="value", field="comment") == []
+
+
+def test_column_of_phones_counts_without_header_but_ids_do_not():
+    listing = "Li,13800138000\nWang,13912345678\nZhao,13712137111\n"
+    assert len(phones(listing)) == 3
+    ids = "15012345601\n15012345602\n15012345603\n15012345604\n"
+    assert phones(ids) == []  # valid numbers, but bunched like consecutive ids
+    counters = "2025550143,17\n9051234567,4\n1234567890,9\n5555555555,1\n7654321098,2\n"
+    assert phones(counters) == []  # some happen to be valid, most are not: not a phone column
+
+
+def test_header_names_the_column():
+    table = "name,телефон,city\nIvan,89123456789,Moscow\n"
+    assert phones(table) == [("+79123456789", "89123456789")]
+    table = "name,order_no\nIvan,89123456789\nOleg,89161234567\nAnna,89031234567\n"
+    assert phones(table) == []
+
+
+def test_sibling_json_values_count_together():
+    values = ["13800138000", "13912345678", "13712137111"]
+    found = []
+    segments = [(Segment(v, f"$.rows[{i}].c", group="$.rows[*].c", layout="value"), normalize(v))
+                for i, v in enumerate(values)]
+    found = DETECTOR.find(segments)
+    assert len(found) == 3
+    assert DETECTOR.find(segments[:2]) == []  # two are not yet a list
+
+
+def test_long_runs_are_split_at_spaces():
+    assert phones("tel 13800138000 25") == [("+8613800138000", "13800138000")]
+
+
+def test_masked_sample_source_is_the_original_spelling():
+    [(e164, raw)] = phones("رقم الجوال: \u200f+٩٦٦ ٥٠ ١٢٣ ٤٥٦٧")
+    assert e164 == "+966501234567"
+    assert raw == "+٩٦٦ ٥٠ ١٢٣ ٤٥٦٧"
+
+
+@pytest.mark.parametrize("text, e164", [
+    ("13800138000", "+8613800138000"), ("+44 7911 123456", "+447911123456"),
+    ("0044 7911 123456", "+447911123456"), ("not a number", None),
+])
+def test_canonical_phone_for_known_phone_lines(text, e164):
+    assert canonical_phone(text, REGIONS) == e164

@@ -1,0 +1,28 @@
+import pytest
+
+from dlp_addon.normalize import normalize
+
+
+@pytest.mark.parametrize("text, normalized", [
+    ("plain ascii 123", "plain ascii 123"),
+    ("٠١٢٣٤٥٦٧٨٩", "0123456789"),  # Arabic-Indic
+    ("۰۱۲۳۴۵۶۷۸۹", "0123456789"),  # Persian
+    ("०१२३४५६७८९", "0123456789"),  # Devanagari
+    ("০১২৩", "0123"),  # Bengali
+    ("０１２３＠＋．", "0123@+."),  # fullwidth
+    ("𝟏𝟐𝟑", "123"),  # mathematical bold digits
+    ("a\u00a0b\u3000c", "a b c"),
+    ("1\u20132\u22123", "1-2-3"),
+    ("jo\u200bhn\u200d@ex\u2060ample\u202e.com\ufeff", "john@example.com"),
+])
+def test_one_spelling_for_detectors(text, normalized):
+    assert normalize(text).text == normalized
+
+
+def test_spans_map_back_to_the_original_text():
+    original = "x \u200ftel: +٩٧١\u200c ٥٠ 123"
+    norm = normalize(original)
+    start = norm.text.index("+")
+    end = len(norm.text)
+    assert norm.text[start:end] == "+971 50 123"
+    assert norm.original_text(start, end) == "+٩٧١\u200c ٥٠ 123"
