@@ -76,11 +76,26 @@ class Normalized:
         return self.original[o_start:o_end]
 
 
+# The same characters as the table, as a class the regex engine checks by property (a class
+# listing all ~770 characters one by one scans ten times slower).
+_MAPPABLE_RUNS = regex.compile(
+    r"[[\p{Nd}\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\u2010-\u2015\u2212\u2043"
+    r"\ufe52\ufe58\ufe62\ufe63\ufe6b\uff01-\uff5e\u060c\u066b\u066c]--[0-9]]+",
+    regex.V1,
+)
+
+
+def _translate_run(match: regex.Match) -> str:
+    return match.group().translate(_table())
+
+
 def normalize(text: str) -> Normalized:
     # Pure-ASCII text (most traffic) has nothing to map or delete.
     if text.isascii():
         return Normalized(text, text)
-    mapped = text.translate(_table())
+    # Only the runs that need mapping go through Python; CJK or Arabic prose without native
+    # digits passes at regex speed.
+    mapped = _MAPPABLE_RUNS.sub(_translate_run, text)
     if not _INVISIBLE.search(mapped):
         return Normalized(mapped, text)
     return _delete_invisible(mapped, text)

@@ -26,3 +26,10 @@ def test_spans_map_back_to_the_original_text():
     end = len(norm.text)
     assert norm.text[start:end] == "+971 50 123"
     assert norm.original_text(start, end) == "+٩٧١\u200c ٥٠ 123"
+
+
+def test_every_mapped_character_is_found_by_the_fast_scan():
+    from dlp_addon.normalize import _MAPPABLE_RUNS, _table
+
+    missing = [hex(code) for code in _table() if not _MAPPABLE_RUNS.fullmatch(chr(code))]
+    assert missing == []
