@@ -48,3 +48,18 @@ def test_raw_sample_points_at_what_was_sent_even_with_invisible_characters():
     [(canonical, raw)] = emails(text)
     assert canonical == "sara@example.com"
     assert raw == "sara\u200c@example.com"
+
+
+@pytest.mark.parametrize("local, domain", [
+    ("John.Doe", "Example.COM"), ("a+b", "mail.example.co.uk"), ("x", "a-b.example.org"),
+    ("иван", "пример.рф"), ("user", "xn--e1afmkfd.xn--p1ai"), ("x", "example.test"),
+    ("x", ("a" * 64) + ".com"), ("x", "host.onion"),
+])
+def test_fast_ascii_path_agrees_with_email_validator(local, domain):
+    from email_validator import EmailNotValidError, validate_email
+    try:
+        result = validate_email(f"{local}@{domain}", check_deliverability=False, allow_smtputf8=True)
+        expected = f"{result.local_part.casefold()}@{result.domain.lower()}"
+    except EmailNotValidError:
+        expected = None
+    assert canonical_email(local, domain) == expected
