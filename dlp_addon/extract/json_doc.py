@@ -1,0 +1,85 @@
+"""JSON: every key and value, any nesting, numbers too.
+
+Each string (and each whole number, since phone numbers are stored as numbers too) is its
+own segment, labelled by its key and grouped with its siblings: every `$.rows[*].phone` is
+one group, so a column of digit-only numbers is judged as a column. Newline-delimited JSON
+(one document per line) is read the same way. Strings that hold a JSON document themselves
+(analytics beacons do this) are opened too.
+"""
+
+from __future__ import annotations
+
+import json
+
+from dlp_addon.extract import content
+from dlp_addon.extract.budget import Budget
+from dlp_addon.model import Segment
+
+_JSON_TYPES = ("application/json", "text/json", "application/x-ndjson", "application/ndjson",
+               "application/jsonl", "application/x-jsonlines", "application/json-seq")
+_CHECK_EVERY = 4096
+
+
+def is_json_type(mime: str) -> bool:
+    return mime in _JSON_TYPES or mime.endswith("+json")
+
+
+def looks_like(text: str) -> bool:
+    start = text[:64].lstrip("\ufeff \t\r\n\x1e")
+    return start[:1] in ("{", "[")
+
+
+def _documents(text: str) -> list | None:
+    try:
+        return [json.loads(text)]
+    except ValueError:
+        pass
+    lines = [line.strip().lstrip("\x1e") for line in text.splitlines()]
+    try:
+        return [json.loads(line) for line in lines if line]
+    except ValueError:
+        return None
+
+
+def extract(text: str, budget: Budget, where: str, depth: int) -> bool:
+    """False when the text is not JSON after all (it is then read as text by the caller)."""
+    if budget.too_deep(depth, where):
+        return True
+    try:
+        documents = _documents(text)
+    except RecursionError:
+        budget.problem("too_deep", where, "JSON nested too deeply to parse")
+        return False
+    if documents is None:
+        return False
+    single = len(documents) == 1
+    for number, document in enumerate(documents):
+        _walk(document, budget, f"{where}:json", "$" if single else f"$[{number}]", depth)
+    return True
+
+
+def _walk(document, budget: Budget, where: str, root: str, depth: int) -> None:
+    # An explicit stack: nesting that json.loads accepted must not overflow Python's.
+    stack = [(document, root, "$" if root == "$" else "$[*]", "")]
+    seen = 0
+    while stack:
+        value, path, group, key = stack.pop()
+        seen += 1
+        if seen % _CHECK_EVERY == 0 and budget.out_of_time(where):
+            return
+        if isinstance(value, dict):
+            items = list(value.items())
+            for name, child in reversed(items):
+                stack.append((child, f"{path}.{name}", f"{group}.{name}", name))
+            for name, _ in items:
+                if "@" in name or any(c.isdigit() for c in name):
+                    budget.add(Segment(name, f"{where}:{path}:key", "", f"{where}:{group}:keys", "value"))
+        elif isinstance(value, list):
+            for index in range(len(value) - 1, -1, -1):
+                stack.append((value[index], f"{path}[{index}]", f"{group}[*]", key))
+        elif isinstance(value, str):
+            content.add_value(value, budget, where=f"{where}:{path}", field=key, group=f"{where}:{group}",
+                              depth=depth)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            budget.add(Segment(str(value), f"{where}:{path}", key, f"{where}:{group}", "value"))
+

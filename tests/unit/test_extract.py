@@ -1,0 +1,231 @@
+"""Extraction: every way a body can arrive, and every way it can fail, ends in segments or problems."""
+
+import gzip
+import zlib
+
+import brotli
+import pytest
+import zstandard
+
+from dlp_addon.extract import extract_content, extract_request
+from dlp_addon.extract.charset import decode_text
+from dlp_addon.model import RequestData
+from dlp_addon.policy import Limits
+
+LIMITS = Limits()
+
+
+def texts(extraction) -> str:
+    return "\n".join(s.text for s in extraction.segments)
+
+
+def reasons(extraction) -> list[str]:
+    return [p.sub_reason for p in extraction.problems]
+
+
+# -- Content-Encoding ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("encode, header", [
+    (gzip.compress, "gzip"),
+    (lambda b: zlib.compress(b), "deflate"),
+    (lambda b: zlib.compress(b)[2:-4], "deflate"),  # raw deflate, as some clients send it
+    (brotli.compress, "br"),
+    (lambda b: zstandard.ZstdCompressor().compress(b), "zstd"),
+    (lambda b: brotli.compress(gzip.compress(b)), "gzip, br"),  # stacked: applied in header order
+    (lambda b: b, "identity"),
+])
+def test_content_encodings_are_undone(encode, header):
+    extraction = extract_content(encode(b"write to a@example.com"), LIMITS, content_encoding=header)
+    assert texts(extraction) == "write to a@example.com" and not extraction.problems
+
+
+def test_every_gzip_member_is_read():
+    # mitmproxy 12.2.1+ would return only the first member.
+    body = gzip.compress(b"harmless ") + gzip.compress(b"hidden@example.com")
+    assert "hidden@example.com" in texts(extract_content(body, LIMITS, content_encoding="gzip"))
+
+
+def test_every_zstd_frame_is_read():
+    compress = zstandard.ZstdCompressor().compress
+    body = compress(b"harmless ") + compress(b"hidden@example.com")
+    assert "hidden@example.com" in texts(extract_content(body, LIMITS, content_encoding="zstd"))
+
+
+@pytest.mark.parametrize("body, header", [
+    (b"not gzip at all", "gzip"),
+    (gzip.compress(b"a@example.com " * 100)[:-9], "gzip"),  # truncated
+    (zstandard.ZstdCompressor().compress(b"a@example.com " * 100)[:-3], "zstd"),
+    (b"\xff\xfe junk", "br"),
+    (b"plain", "x-custom"),
+])
+def test_broken_or_unknown_coding_is_a_problem_not_an_empty_body(body, header):
+    extraction = extract_content(body, LIMITS, content_encoding=header)
+    assert reasons(extraction) == ["bad_encoding"] and not extraction.segments
+
+
+@pytest.mark.parametrize("compress, header", [
+    (gzip.compress, "gzip"),
+    (brotli.compress, "br"),
+    (lambda b: zstandard.ZstdCompressor().compress(b), "zstd"),
+])
+def test_compression_bombs_stop_at_the_ratio_limit(compress, header):
+    bomb = compress(b"\0" * (64 * 1024 * 1024))
+    extraction = extract_content(bomb, LIMITS, content_encoding=header)
+    assert reasons(extraction) == ["too_large"] and "expands more than" in extraction.problems[0].detail
+
+
+def test_decoded_size_limit():
+    limits = Limits(max_decoded_bytes=1000, max_ratio=10_000)
+    extraction = extract_content(gzip.compress(b"a" * 5000), limits, content_encoding="gzip")
+    assert reasons(extraction) == ["too_large"] and "decoded-size limit" in extraction.problems[0].detail
+
+
+def test_body_over_the_inspection_limit():
+    extraction = extract_content(b"x" * 2000, Limits(max_body_bytes=1000))
+    assert reasons(extraction) == ["too_large"] and not extraction.segments
+
+
+# -- charsets --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, charset", [
+    ("张伟,zhang@qq.com,手机 13800138000", "gbk"),
+    ("张伟,zhang@qq.com,手机 13800138000", "gb18030"),
+    ("Иван Петров, ivan@почта.рф, тел. 8 912 345-67-89", "cp1251"),
+    ("Иван Петров, ivan@почта.рф, тел. 8 912 345-67-89", "koi8-r"),
+    ("محمد العتيبي، هاتف 0501234567", "cp1256"),
+    ("name\temail\nAlice\talice@example.com", "utf-16-le"),
+    ("name\temail\nAlice\talice@example.com", "utf-16-be"),
+    ("имя\tтелефон\nИван\t+7 912 345 67 89", "utf-16-le"),
+    ("\ufeffname\temail\nAlice\talice@example.com", "utf-16-le"),  # what Excel writes
+    ("\ufeff电话,邮箱", "utf-8"),
+])
+def test_undeclared_charsets_are_detected(text, charset):
+    assert decode_text(text.encode(charset)) == text.lstrip("\ufeff")
+
+
+def test_declared_charset_is_used_and_a_wrong_one_is_not_believed():
+    text = "Иван ivan@почта.рф"
+    assert decode_text(text.encode("koi8-r"), "koi8-r") == text
+    assert decode_text(text.encode("cp1251"), "utf-8") == text  # the bytes are not UTF-8
+    assert decode_text(text.encode("cp1251"), "no-such-charset") == text
+
+
+def test_html_meta_charset():
+    page = '<html><head><meta charset="windows-1251"></head><body>Привет, мир</body></html>'
+    assert decode_text(page.encode("cp1251")) == page
+
+
+# -- structure -------------------------------------------------------------------------------
+
+def test_url_path_and_query_values_are_segments():
+    request = RequestData("GET", "h", "/u/john%40example.com/p?email=a%40example.com&q=%7B%22e%22%3A%22c%40example.com%22%7D")
+    segments = {s.where: s for s in extract_request(request, LIMITS).segments}
+    assert segments["url:path"].text == "/u/john@example.com/p"
+    assert segments["query:email"].text == "a@example.com" and segments["query:email"].field == "email"
+    assert segments["query:q:json:$.e"].text == "c@example.com"  # a JSON document inside a parameter
+
+
+def test_urlencoded_form_fields_keep_their_names_and_charset():
+    body = "name=%D0%98%D0%B2%D0%B0%D0%BD&phone=%2B7+912+345-67-89&email=a%40b.com&email=c%40d.com"
+    extraction = extract_content(body.encode(), LIMITS, content_type="application/x-www-form-urlencoded")
+    by_where = [(s.where, s.field, s.text) for s in extraction.segments]
+    assert ("body:form:name", "name", "Иван") in by_where
+    assert ("body:form:phone", "phone", "+7 912 345-67-89") in by_where
+    assert [s.group for s in extraction.segments if s.field == "email"] == ["body:form:email"] * 2
+
+
+def test_gbk_form_is_decoded_as_a_whole():
+    from urllib.parse import quote_from_bytes
+    body = "&".join(f"{k}={quote_from_bytes(v.encode('gbk'))}" for k, v in
+                    [("name", "张伟"), ("note", "手机号码"), ("city", "北京市朝阳区")])
+    texts_ = [s.text for s in extract_content(body.encode(), LIMITS).segments]
+    assert texts_ == ["张伟", "手机号码", "北京市朝阳区"]
+
+
+def test_unlabelled_form_is_recognised():
+    extraction = extract_content(b"tel=13800138000&tel=13912345678", LIMITS, content_type="text/plain")
+    assert [s.field for s in extraction.segments] == ["tel", "tel"]
+
+
+def multipart(*parts: bytes, boundary: bytes = b"XyZ") -> bytes:
+    return b"".join(b"--" + boundary + b"\r\n" + p + b"\r\n" for p in parts) + b"--" + boundary + b"--\r\n"
+
+
+def test_multipart_parts_keep_line_breaks_and_odd_header_order():
+    csv = b"name,email\r\nA,a@example.com\r\nB,b@example.com"
+    body = multipart(
+        # Content-Type first: mitmproxy's multipart_form drops such a part.
+        b'Content-Type: text/csv\r\nContent-Disposition: form-data; name="file"; filename="customers.csv"\r\n\r\n' + csv,
+        b'Content-Disposition: form-data; name="phone"\r\n\r\n+86 138 0013 8000',
+        b'Content-Disposition: form-data; name="note"\r\nContent-Transfer-Encoding: base64\r\n\r\nZUBleGFtcGxlLmNvbQ==',
+    )
+    extraction = extract_content(body, LIMITS, content_type="multipart/form-data; boundary=XyZ")
+    segments = {s.where: s for s in extraction.segments}
+    assert segments["body:multipart[1 customers.csv]:text"].text == csv.decode()
+    assert segments["body:multipart[2 phone]"].field == "phone"
+    assert segments["body:multipart[3 note]"].text == "e@example.com"
+    assert not extraction.problems
+
+
+def test_multipart_file_is_opened_by_content_not_by_label():
+    body = multipart(b'Content-Disposition: form-data; name="f"; filename="data.bin"\r\n'
+                     b'Content-Type: application/octet-stream\r\n\r\n'
+                     + '姓名,手机\n张伟,13800138000'.encode("gbk"))
+    assert "张伟,13800138000" in texts(extract_content(body, LIMITS, content_type="multipart/form-data; boundary=XyZ"))
+
+
+def test_broken_multipart_is_read_as_text_and_recorded():
+    body = multipart(b'Content-Disposition: form-data; name="f"\r\n\r\na@example.com')[:-9]
+    extraction = extract_content(body, LIMITS, content_type="multipart/form-data; boundary=XyZ")
+    assert reasons(extraction) == ["corrupt"] and "a@example.com" in texts(extraction)
+
+
+def test_too_many_parts():
+    body = multipart(*[b'Content-Disposition: form-data; name="f"\r\n\r\nv'] * 20)
+    extraction = extract_content(body, Limits(max_parts=5), content_type="multipart/form-data; boundary=XyZ")
+    assert reasons(extraction) == ["too_large"] and len(extraction.segments) == 5
+
+
+def test_json_values_keys_numbers_and_groups():
+    body = b'{"rows": [{"phone": "13800138000", "n": 8613800138000, "ok": true, "x": 1.5},' \
+           b' {"phone": "13912345678"}], "a@example.com": {"b": null}}'
+    segments = extract_content(body, LIMITS, content_type="application/json").segments
+    by_where = {s.where: s for s in segments}
+    assert by_where["body:json:$.rows[0].phone"].field == "phone"
+    assert by_where["body:json:$.rows[1].phone"].group == by_where["body:json:$.rows[0].phone"].group
+    assert by_where["body:json:$.rows[0].n"].text == "8613800138000"
+    assert any(s.text == "a@example.com" for s in segments)
+    assert not any(s.text in ("True", "1.5") for s in segments)
+
+
+def test_ndjson_and_unlabelled_json():
+    body = b'{"email": "a@example.com"}\n{"email": "b@example.com"}\n'
+    extraction = extract_content(body, LIMITS, content_type="text/plain")
+    assert [s.where for s in extraction.segments] == ["body:json:$[0].email", "body:json:$[1].email"]
+
+
+def test_json_that_is_not_json_is_read_as_text():
+    extraction = extract_content(b'{"email": "a@example.com", broken', LIMITS, content_type="application/json")
+    assert "a@example.com" in texts(extraction) and not extraction.problems
+
+
+def test_absurdly_nested_json_is_bounded():
+    extraction = extract_content(b"[" * 100_000 + b"]" * 100_000, LIMITS, content_type="application/json")
+    assert "too_deep" in reasons(extraction)
+
+
+def test_html_entities_are_decoded():
+    extraction = extract_content(b"<p>write to john&#64;example.com</p>", LIMITS, content_type="text/html")
+    assert "john@example.com" in texts(extraction)
+
+
+def test_strings_inside_binary():
+    blob = b"\x89PNG\r\n\x1a\n\x00\x00\x01\x02\xff owner@example.com \x00\x00" + "名单 x@y.com".encode("utf-16-le")
+    extraction = extract_content(blob, LIMITS, content_type="application/octet-stream")
+    assert [s.where for s in extraction.segments] == ["body:strings"]
+    assert "owner@example.com" in texts(extraction) and "x@y.com" in texts(extraction)
+
+
+def test_deadline_is_a_timeout_problem():
+    extraction = extract_content(b"a@example.com", LIMITS, deadline=0.0)
+    assert reasons(extraction) == ["timeout"]
