@@ -10,11 +10,23 @@ from __future__ import annotations
 import email.message
 import functools
 
-from dlp_addon.extract import binary, form, json_doc, multipart, text
+from collections.abc import Callable
+
+from dlp_addon.extract import binary, form, json_doc, multipart, sniff, text
 from dlp_addon.extract.budget import Budget
 from dlp_addon.extract.charset import decode_text
 from dlp_addon.extract.encoding import decode_body
 from dlp_addon.model import Segment
+
+# Kinds told by `sniff` -> the extractor that opens them: (data, budget, where, depth) -> None.
+# Each extractor hands what it finds inside back to `open_content`, one level deeper.
+Extractor = Callable[[bytes, Budget, str, int], None]
+
+
+@functools.cache
+def _extractors() -> dict[str, Extractor]:
+    # Imported on first use: the format modules import this one to recurse.
+    return {}
 
 
 @functools.lru_cache(maxsize=256)
@@ -51,6 +63,11 @@ def open_content(data: bytes, budget: Budget, *, content_type: str, where: str, 
     mime, params = parse_content_type(content_type)
     if mime.startswith("multipart/") and params.get("boundary"):
         multipart.extract(data, budget, content_type, where, depth)
+        return
+    kind = sniff.kind_of(data)
+    extractor = _extractors().get(kind) if kind else None
+    if extractor is not None:
+        extractor(data, budget, f"{where}:{kind}", depth + 1)
         return
     charset = params.get("charset", "")
     decoded = decode_text(data, charset)

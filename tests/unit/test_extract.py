@@ -1,6 +1,8 @@
 """Extraction: every way a body can arrive, and every way it can fail, ends in segments or problems."""
 
 import gzip
+import random
+import struct
 import zlib
 
 import brotli
@@ -220,10 +222,28 @@ def test_html_entities_are_decoded():
 
 
 def test_strings_inside_binary():
-    blob = b"\x89PNG\r\n\x1a\n\x00\x00\x01\x02\xff owner@example.com \x00\x00" + "名单 x@y.com".encode("utf-16-le")
+    # An unknown binary export, such as a database page, can still carry a contact list.
+    blob = b"SQLite format 3\x00\x10\x00\x01\x01\xff owner@example.com \x00\x00" + "名单 x@y.com".encode("utf-16-le")
     extraction = extract_content(blob, LIMITS, content_type="application/octet-stream")
     assert [s.where for s in extraction.segments] == ["body:strings"]
     assert "owner@example.com" in texts(extraction) and "x@y.com" in texts(extraction)
+
+
+def png(pixels: bytes) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", 256, len(pixels) // 769, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(pixels)) + chunk(b"IEND", b"")
+
+
+def test_a_real_picture_yields_no_identifiers_but_a_list_behind_a_picture_header_is_read():
+    from dlp_addon.engine import Engine
+    from dlp_addon.policy import Policy
+    engine = Engine(Policy(), b"k" * 32)
+    picture = png(random.Random(7).randbytes(769 * 300))
+    assert engine.inspect_content(picture, content_type="image/png").counts() == {"email": 0, "phone": 0}
+    disguised = picture[:40] + b"\n".join(f"c{i}@example.com".encode() for i in range(20))
+    assert engine.inspect_content(disguised, content_type="image/png").counts()["email"] == 20
 
 
 def test_deadline_is_a_timeout_problem():
