@@ -70,11 +70,15 @@ class BlockPage:
     organisation: str = ""
 
 
+# The seed markets: where local numbers are read from when a policy does not say.
+DEFAULT_REGIONS = ("US", "GB", "CN", "RU", "IR", "SA", "AE", "EG", "IN")
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     source: str = "<defaults>"
     monitor: bool = False
-    regions: tuple[str, ...] = ("US", "GB", "CN", "RU", "IR", "SA", "AE", "EG", "IN")
+    regions: tuple[str, ...] = DEFAULT_REGIONS
     rules: tuple[Rule, ...] = ()
     exemptions: Exemptions = field(default_factory=Exemptions)
     uninspectable: tuple[tuple[str, str], ...] = (("default", "block"),)
@@ -289,7 +293,7 @@ def parse_policy(document: Any, source: str = "<policy>") -> Policy:
     return Policy(
         source=source,
         monitor=r.boolean(top.get("monitor", False), "monitor"),
-        regions=_regions(r, top["regions"]) if "regions" in top else Policy.regions,
+        regions=_regions(r, top["regions"]) if "regions" in top else DEFAULT_REGIONS,
         rules=rules,
         exemptions=_exemptions(r, top.get("exemptions")),
         uninspectable=_uninspectable(r, top.get("uninspectable")),

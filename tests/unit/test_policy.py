@@ -73,3 +73,8 @@ def test_exemptions():
     assert ex.user_exempt("backup") and not ex.user_exempt("alice")
     assert ex.company_domain("example.com") and ex.company_domain("mail.example.com")
     assert not ex.company_domain("notexample.com")
+
+
+def test_a_policy_without_regions_reads_the_seed_markets():
+    policy = parse_policy({"rules": [{"name": "r", "threshold": 3, "action": "log"}]})
+    assert policy.regions == ("US", "GB", "CN", "RU", "IR", "SA", "AE", "EG", "IN")
