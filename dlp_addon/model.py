@@ -73,6 +73,7 @@ SUB_REASONS = (
     "too_deep",  # nesting beyond the depth limit
     "encrypted",  # password-protected archive or document
     "corrupt",  # a file of a known format that does not parse
+    "unsupported",  # a container format the gateway cannot open (7z, RAR)
     "timeout",  # inspection ran out of its time budget
     "error",  # an internal error while inspecting
 )

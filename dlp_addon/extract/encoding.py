@@ -26,6 +26,16 @@ _BROTLI_STEP = 32
 _STEP = 64
 
 
+# Small inputs legitimately compress far better than max_ratio (a 2 KB gzip of repeated JSON
+# rows), and expanding them costs nothing; the ratio only starts to count past this size.
+RATIO_FREE_BYTES = 1 << 20
+
+
+def ratio_limit(compressed_size: int, max_ratio: int) -> int:
+    """Most output a compressed input of this size may expand to before it counts as a bomb."""
+    return max(RATIO_FREE_BYTES, compressed_size * max_ratio)
+
+
 class DecodeError(Exception):
     pass
 
@@ -42,7 +52,7 @@ def codings(header: str) -> list[str]:
 def decode_body(data: bytes, header: str, budget: Budget, where: str) -> bytes | None:
     """The body with every Content-Encoding undone, or None with the problem recorded."""
     for coding in reversed(codings(header)):
-        limit = min(budget.decoded_room(), max(len(data), 1) * budget.limits.max_ratio)
+        limit = min(budget.decoded_room(), ratio_limit(len(data), budget.limits.max_ratio))
         try:
             decoded = _decode_one(coding, data, limit)
         except TooLarge:
