@@ -18,7 +18,7 @@ with the trunk prefix (a UK `07911 123456`, never `7911 123456`).
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -26,7 +26,7 @@ import phonenumbers
 import regex
 from phonenumbers import PhoneMetadata, PhoneNumberFormat
 
-from dlp_addon.detect.phone_context import field_says_phone, text_says_phone
+from dlp_addon.detect.phone_context import field_says_phone, text_says_not_phone, text_says_phone
 from dlp_addon.model import PHONE, Finding, Segment
 from dlp_addon.normalize import Normalized
 
@@ -34,11 +34,14 @@ _SEP = r"[ \-.()/]"
 _CANDIDATE = regex.compile(
     r"(?<![\dA-Za-z_+@]|\d[.\-]|[A-Za-z]-)"  # not inside a word, a number, or an id like AB-123
     rf"(?:\(?\+ ?)?\(?\d(?:{_SEP}{{0,3}}\d){{6,31}}"
-    r"(?!(?!x\d)[\dA-Za-z_@]|[.,\-/]\d)"  # not followed by more of a number; "x123" is an extension
+    # Not followed by more of a number ("12.50", "2024-01-15"); "x123" is an extension, and a
+    # comma separates fields (`+1 202-555-0143,35` is a phone and an age).
+    r"(?!(?!x\d)[\dA-Za-z_@]|[.\-/]\d)"
 )
 _NON_DIGIT = regex.compile(r"\D+")
 _DIGIT_GROUPS = regex.compile(r"\d+")
 _DOTTED_QUAD = regex.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+_BRACKETED_TRUNK = regex.compile(r"(?<=\d)\s?\(0\)")
 _WHITESPACE = regex.compile(r"\s+")
 _RULE_PUNCTUATION = regex.compile(r"\\1|[\s()\-./]")
 _MIN_DIGITS, _MAX_DIGITS = 7, 15
@@ -61,7 +64,12 @@ _SCRIPT_HINTS = (
 GROUP_MIN_SIZE = 3
 GROUP_MIN_VALID_SHARE = 0.8
 _GROUP_SAMPLE = 40
+# What may surround a list item in its cell: quotes, brackets, spaces.
+_CELL_PADDING = " \t\r\"'[](){}<>;"
 _CONTEXT_BEFORE, _CONTEXT_AFTER = 32, 16
+_DOCUMENT_SAMPLE, _DOCUMENT_SAMPLE_PER_SEGMENT = 64 * 1024, 4096
+_DOCUMENT_MIN_CODES = 2
+_COUNTRY_CODE_WRITTEN = regex.compile(r"(?:\+|(?<!\d)00)\s?(1|7|2[07]|3[0-469]|4[0-79]|5[1-8]|6[0-6]|8[1246]|9[0-58]|\d{3})(?=[\s(.-]?\d)")
 _SCRIPT_WINDOW = 80
 
 
@@ -84,9 +92,9 @@ class _Weak:
     where: str
     digits: str
     regions: _Regions
-    idd: bool
     groups: tuple[str, ...]
     result: Finding | None | object = _UNRESOLVED
+    country_code: int = 0
 
     @property
     def value(self) -> int:
@@ -157,20 +165,27 @@ def _valid_international(digits: str) -> phonenumbers.PhoneNumber | None:
 
 
 @functools.lru_cache(maxsize=262144)
-def _valid_national(digits: str, region: str) -> phonenumbers.PhoneNumber | None:
+def _national_reading(digits: str, region: str) -> phonenumbers.PhoneNumber | None:
+    """The valid number of any type (toll-free too) these digits are in this region, written
+    the way that region writes national numbers."""
     if not _plausible_national(digits, region):
         return None
     try:
         number = phonenumbers.parse(digits, region)
     except phonenumbers.NumberParseException:
         return None
-    if not _personal(number):
+    if not phonenumbers.is_valid_number(number):
         return None
     if phonenumbers.region_code_for_number(number) != region and number.country_code != _country_code(region):
         return None
     if not _trunk_prefix_ok(number, digits, region):
         return None
     return number
+
+
+def _valid_national(digits: str, region: str) -> phonenumbers.PhoneNumber | None:
+    number = _national_reading(digits, region)
+    return number if number is not None and phonenumbers.number_type(number) in _PERSONAL_TYPES else None
 
 
 @functools.cache
@@ -211,21 +226,24 @@ def _trunk_prefix_ok(number: phonenumbers.PhoneNumber, digits: str, region: str)
     return True
 
 
-def _official_boundaries(number: phonenumbers.PhoneNumber) -> frozenset[int]:
-    """Where the number's own country puts spaces, as offsets into its national significant number."""
+def _official_groupings(number: phonenumbers.PhoneNumber) -> tuple[frozenset[int], ...]:
+    """Where the number's own country puts spaces, nationally and internationally, as offsets
+    into its national significant number."""
     nsn = phonenumbers.national_significant_number(number)
-    out = {0}
+    out = []
     for style in (PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL):
         text = phonenumbers.format_number(number, style)
         groups = _DIGIT_GROUPS.findall(text)
         if style == PhoneNumberFormat.INTERNATIONAL:
             groups = groups[1:]  # the country code
         skip = sum(map(len, groups)) - len(nsn)  # national prefix digits, if written
-        position = 0
+        position, boundaries = 0, set()
         for group in groups[:-1]:
             position += len(group)
-            out.add(position - skip)
-    return frozenset(out)
+            if position - skip > 0:
+                boundaries.add(position - skip)
+        out.append(frozenset(boundaries))
+    return tuple(out)
 
 
 def _boundaries(raw: str, skip: int) -> set[int]:
@@ -233,14 +251,25 @@ def _boundaries(raw: str, skip: int) -> set[int]:
     out, position = set(), 0
     for group in _DIGIT_GROUPS.findall(raw)[:-1]:
         position += len(group)
-        out.add(position - skip)
+        if position - skip > 0:
+            out.add(position - skip)
     return out
 
 
-def _grouping_matches(raw: str, digits: str, number: phonenumbers.PhoneNumber) -> bool:
+# How well a written grouping fits a reading of the number: exactly as its country writes
+# it, a coarser version of that (`03 7146503` for `03 714 6503`), or not at all.
+_GROUPED_EXACTLY, _GROUPED_COARSELY, _NOT_GROUPED = 0, 1, 2
+
+
+def _grouping_fit(raw: str, digits: str, number: phonenumbers.PhoneNumber) -> int:
     nsn = phonenumbers.national_significant_number(number)
     written = _boundaries(raw, len(digits) - len(nsn))
-    return {b for b in written if b > 0} <= _official_boundaries(number)
+    official = _official_groupings(number)
+    if written in official:
+        return _GROUPED_EXACTLY
+    if any(written <= style for style in official) or written <= frozenset().union(*official):
+        return _GROUPED_COARSELY
+    return _NOT_GROUPED
 
 
 def canonical_phone(text: str, regions: Sequence[str]) -> str | None:
@@ -258,10 +287,14 @@ class PhoneDetector:
     def __init__(self, regions: Sequence[str]):
         self.regions = tuple(regions)
         self.region_codes = frozenset(_country_code(r) for r in self.regions)
+        self._document = _Regions(self.regions, 0)
+        self._written_countries: tuple[str, ...] = ()
 
     def find(self, segments: Iterable[tuple[Segment, Normalized]]) -> list[Finding]:
         found: list[Finding] = []
         weak: list[_Weak] = []
+        segments = list(segments)
+        self._document = self._document_regions(segments)
         for segment, norm in segments:
             self._scan_segment(segment, norm, found, weak)
         found.extend(self._believed_by_siblings(weak))
@@ -286,24 +319,28 @@ class PhoneDetector:
         if len(digits) < _MIN_DIGITS or _DOTTED_QUAD.match(raw):
             return
         if raw.lstrip("( ").startswith("+"):
-            number = _valid_international(digits)
+            number = _valid_international(_NON_DIGIT.sub("", _BRACKETED_TRUNK.sub("", raw, 1)))
             if number:
                 found.append(self._finding(number, norm, start, end, segment.where))
             return
         idd = digits.startswith("00") and not digits.startswith("000")
+        if idd:
+            # "00" is the international prefix of every seed market: as strong as "+", and like
+            # a "+" run it is one number or none.
+            number = _valid_international(digits[2:])
+            if number:
+                found.append(self._finding(number, norm, start, end, segment.where))
+            return
         if len(_DIGIT_GROUPS.findall(raw)) > 1:
-            if idd:
-                number, grouped = _valid_international(digits[2:]), True
-            else:
-                number, grouped = self._valid_local(raw, digits, regions, True)
+            number, grouped = self._valid_local(raw, digits, regions, True)
             if number and (grouped or self._context(text, start, end, field_hint, layout)):
                 found.append(self._finding(number, norm, start, end, segment.where))
             return
         hint = self._context(text, start, end, field_hint, layout)
         if hint is False:
             return
-        weak_candidate = _Weak(norm, start, end, segment.where, digits, regions, idd,
-                               layout.groups_for(segment.where, start) if layout else (segment.group or segment.where,))
+        weak_candidate = _Weak(norm, start, end, segment.where, digits, regions,
+                               layout.groups_for(segment.where, start, end) if layout else (segment.group or segment.where,))
         if hint:
             finding = self._resolve(weak_candidate)
             if finding:
@@ -318,18 +355,19 @@ class PhoneDetector:
         hint = field_hint
         if layout is not None:
             hint = _combine(hint, field_says_phone(layout.header_for(start)))
-        if hint is None and text_says_phone(text[max(0, start - _CONTEXT_BEFORE):start],
-                                            text[end:end + _CONTEXT_AFTER]):
-            return True
+        if hint is None:
+            before = text[max(0, start - _CONTEXT_BEFORE):start]
+            if text_says_not_phone(before):
+                return False
+            if text_says_phone(before, text[end:end + _CONTEXT_AFTER]):
+                return True
         return hint
 
     def _resolve(self, item: _Weak) -> Finding | None:
         if item.result is _UNRESOLVED:
-            if item.idd:
-                number = _valid_international(item.digits[2:])
-            else:
-                number = self._valid_local(item.digits, item.digits, item.regions, False)[0]
+            number = self._valid_local(item.digits, item.digits, item.regions, False)[0]
             item.result = self._finding(number, item.norm, item.start, item.end, item.where) if number else None
+            item.country_code = number.country_code if number else 0
         return item.result
 
     def _believed_by_siblings(self, weak: list[_Weak]) -> list[Finding]:
@@ -344,11 +382,16 @@ class PhoneDetector:
         return list(believed.values())
 
     def _is_phone_list(self, items: list[_Weak]) -> bool:
-        """Most values valid phones and not bunched like consecutive ids. A sample decides
-        first, so a column of ten thousand counters costs a few dozen validations."""
+        """Most values valid phones of one country, and not bunched like consecutive ids. A
+        customer list written without country codes is one country's list; random 10-digit
+        counters are valid numbers too (90% of them, somewhere among the seed markets), but
+        scattered over many countries. A sample decides first, so a column of ten thousand
+        counters costs a few dozen validations."""
         for sample in (items[:_GROUP_SAMPLE], items):
             valid = [i for i in sample if self._resolve(i)]
-            if len(valid) < GROUP_MIN_VALID_SHARE * len(sample):
+            countries = Counter(i.country_code for i in valid)
+            agreeing = countries.most_common(1)[0][1] if countries else 0
+            if agreeing < GROUP_MIN_VALID_SHARE * len(sample):
                 return False
             if len(sample) == len(items):
                 break
@@ -358,28 +401,37 @@ class PhoneDetector:
         """(number, grouped) for a number written without an international prefix.
 
         Where it is valid in several regions, prefer the reading whose own digit grouping
-        matches how it was written, then a region the surrounding script points to, then a
-        mobile number (customer lists are mostly mobiles: with no other hint `0912 123 4567`
-        is an Iranian mobile rather than a landline in one Chinese city), then the policy's
-        region order."""
-        best, best_rank = None, None
+        matches how it was written (exactly, then coarsely), then a region the surrounding text
+        points to, then a reading of all the digits over one that drops a trunk prefix
+        (`13128994733` is a Chinese mobile, not `1 312 899 4733` in Chicago), then a mobile
+        number (customer lists are mostly mobiles: with no other hint `0912 123 4567` is an
+        Iranian mobile rather than a landline in one Chinese city), then the policy's region
+        order. A number written the way its country writes a toll-free or premium number
+        (`1-800-555-0199`, `0800 123 4567`, `8 (800) 555-35-35`) is that business number,
+        whatever other country could read the same digits as a mobile."""
+        best, best_rank, business_fit = None, None, _NOT_GROUPED
         for index, region in enumerate(regions.order):
-            number = _valid_national(digits, region)
-            if number is None:
+            reading = _national_reading(digits, region)
+            if reading is None:
                 continue
-            grouped = separated and _grouping_matches(raw, digits, number)
-            rank = (not grouped, index >= regions.hinted, not _is_mobile(number))
+            fit = _grouping_fit(raw, digits, reading) if separated else _NOT_GROUPED
+            if phonenumbers.number_type(reading) not in _PERSONAL_TYPES:
+                business_fit = min(business_fit, fit)
+                continue
+            stripped = len(digits) > len(phonenumbers.national_significant_number(reading))
+            rank = (fit, index >= regions.hinted, stripped and not digits.startswith("0"),
+                    not _is_mobile(reading), index)
             if best_rank is None or rank < best_rank:
-                best, best_rank = number, rank
-            if rank == (not separated, False, False):
-                break
+                best, best_rank = reading, rank
         if best is None:
             # A number stored without its "+", as spreadsheets and databases do: 8613800138000.
             number = _valid_international(digits)
             if number and number.country_code in self.region_codes:
                 return number, False
             return None, False
-        return best, not best_rank[0]
+        if business_fit == _GROUPED_EXACTLY and best_rank[0] != _GROUPED_EXACTLY:
+            return None, False
+        return best, best_rank[0] != _NOT_GROUPED
 
     def _any_valid(self, raw: str, regions: _Regions) -> bool:
         digits = _NON_DIGIT.sub("", raw)
@@ -427,12 +479,40 @@ class PhoneDetector:
         line_start = original.rfind("\n", max(0, o_start - _SCRIPT_WINDOW), o_start) + 1
         line_end = original.find("\n", o_end, o_end + _SCRIPT_WINDOW)
         sample = original[max(line_start, o_start - _SCRIPT_WINDOW):line_end if line_end >= 0 else o_end + _SCRIPT_WINDOW]
-        if sample.isascii():
-            return _Regions(self.regions, 0)
-        hinted: list[str] = []
+        hinted = [] if sample.isascii() else self._script_hints(sample, list(self._written_countries))
+        if len(hinted) <= len(self._written_countries):
+            return self._document
+        return _Regions((*hinted, *(r for r in self.regions if r not in hinted)), len(hinted))
+
+    def _script_hints(self, sample: str, hinted: list[str] | None = None) -> list[str]:
+        hinted = [] if hinted is None else hinted
         for pattern, regions in _SCRIPT_HINTS:
             if pattern.search(sample):
-                hinted.extend(r for r in regions if r in self.regions and r not in hinted)
+                # Among the countries one script points to, the policy's order decides.
+                hinted.extend(r for r in self.regions if r in regions and r not in hinted)
+        return hinted
+
+    def _document_regions(self, segments: list[tuple[Segment, Normalized]]) -> _Regions:
+        """The countries the message as a whole points to, for numbers whose own line says
+        nothing: a JSON record's phone field has no script around it, but the record's name
+        field is in Persian, or the list's other numbers are written with +98."""
+        sample, size = [], 0
+        for _, norm in segments:
+            piece = norm.text[:_DOCUMENT_SAMPLE_PER_SEGMENT]
+            sample.append(piece)
+            size += len(piece)
+            if size >= _DOCUMENT_SAMPLE:
+                break
+        text = "\n".join(sample)
+        written = Counter(int(code) for code in _COUNTRY_CODE_WRITTEN.findall(text))
+        # The countries the message's own international numbers name come first, even before
+        # the script of a number's line: Arabic script says SA, AE or EG; +20 says Egypt.
+        self._written_countries = tuple(
+            region for code, count in written.most_common() if count >= _DOCUMENT_MIN_CODES
+            for region in self.regions if _country_code(region) == code)
+        hinted = list(self._written_countries)
+        if not text.isascii():
+            self._script_hints(text, hinted)
         return _Regions((*hinted, *(r for r in self.regions if r not in hinted)), len(hinted))
 
     @staticmethod
@@ -477,12 +557,27 @@ class _TextLayout:
         _, column = self._position(offset)
         return self.header[column].strip(" \"'") if column < len(self.header) else ""
 
-    def groups_for(self, where: str, offset: int) -> tuple[str, ...]:
+    def groups_for(self, where: str, start: int, end: int) -> tuple[str, ...]:
         """A one-line text is one list (`13800138000, 13912345678, ...`); in longer text the
-        siblings are the values of the same column (all of them, if there are no columns)."""
+        siblings are the values of the same column (all of them, if there are no columns).
+        Only a number that is its cell's whole value is a list item: in code and prose
+        (`started = 1717171717`, `达到1234567890元`) numbers stand among words, not in a list."""
+        if not self._alone_in_cell(start, end):
+            return ()
         if self.single_line:
             return (f"{where}#line",)
-        return (f"{where}#column{self._position(offset)[1]}",)
+        return (f"{where}#column{self._position(start)[1]}",)
+
+    def _alone_in_cell(self, start: int, end: int) -> bool:
+        text = self.text
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", end)
+        line_end = len(text) if line_end < 0 else line_end
+        if self.delimiter:
+            cell_start = text.rfind(self.delimiter, line_start, start) + 1 or line_start
+            cell_end = text.find(self.delimiter, end, line_end)
+            line_start, line_end = max(cell_start, line_start), line_end if cell_end < 0 else cell_end
+        return not text[line_start:start].strip(_CELL_PADDING) and not text[end:line_end].strip(_CELL_PADDING)
 
 
 def _looks_like_a_sequence(items: list[_Weak]) -> bool:

@@ -31,15 +31,25 @@ _NOT_PHONE_TOKENS = frozenset({
 # شماره, नंबर, номер) are left out: they label order and invoice numbers just as often.
 _PHONE_WORD_PATTERN = regex.compile(
     r"\b(?:phone|telephone|mobile|cell|cellphone|tel|ph|mob|fax|sms|whatsapp|viber|call|contact|msisdn)s?\b"
+    r"|\b(?:called|rang|dial|dialed|dialled|text me|reach me)\b"
     r"|\b(?:тел|моб|факс|тлф)\b|телефон|мобильн|сотов|звон|контакт|ватсап|вотсап"
     r"|电话|手机|联系|電話|手機|致电|来电|座机|热线"
-    r"|هاتف|جوال|موبايل|تليفون|اتصل|اتصال|واتساب|واتس|فاكس|محمول"
+    r"|هاتف|جوال|موبايل|تليفون|اتصل|اتصال|واتساب|واتس|فاكس|محمول|متحرك"
     r"|تلفن|موبایل|همراه|تماس|واتساپ|فکس"
     r"|फ़ोन|फोन|मोबाइल|संपर्क|कॉल",
     regex.IGNORECASE,
 )
 _NOT_PHONE_WORDS = ("订单", "单号", "编号", "заказ", "счет", "счёт", "طلب", "فاتورة", "سفارش", "فاکتور")
 _NOT_PHONE_WORD_PATTERN = regex.compile("|".join(regex.escape(w) for w in _NOT_PHONE_WORDS), regex.IGNORECASE)
+# The word right before a number that names it as something else: "order 2234567504",
+# "invoice no. 1234567", "订单号：2025550143", "заказ № 9123456789".
+_NOT_PHONE_JUST_BEFORE = regex.compile(
+    r"(?:\b(?:order|orders|invoice|inv|ticket|case|ref|reference|tracking|account|acct|id|sku|serial|"
+    r"transaction|txn|receipt|booking|confirmation|item|product|uid|pid)"
+    r"|" + "|".join(regex.escape(w) for w in _NOT_PHONE_WORDS) + r"|单号|编号|№)"
+    r"[\s.:：#№-]{0,4}(?:(?:no|num|number|nr|id|号|номер)[\s.:：#№-]{0,3})?$",
+    regex.IGNORECASE,
+)
 _TOKEN_SPLIT = regex.compile(r"[^A-Za-z]+|(?<=[a-z])(?=[A-Z])")
 
 
@@ -62,6 +72,11 @@ def field_says_phone(name: str) -> bool | None:
     if tokens & _NOT_PHONE_TOKENS:
         return False
     return None
+
+
+def text_says_not_phone(before: str) -> bool:
+    """The number is introduced as an order, invoice, account... number."""
+    return bool(_NOT_PHONE_JUST_BEFORE.search(before))
 
 
 def text_says_phone(before: str, after: str) -> bool:

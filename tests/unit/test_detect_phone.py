@@ -1,3 +1,5 @@
+import random
+
 import pytest
 
 from dlp_addon.detect.phone import PhoneDetector, canonical_phone
@@ -111,3 +113,43 @@ def test_masked_sample_source_is_the_original_spelling():
 ])
 def test_canonical_phone_for_known_phone_lines(text, e164):
     assert canonical_phone(text, REGIONS) == e164
+
+
+# Found by the corpus tests (tests/corpus): each was a miss or a false phone before.
+@pytest.mark.parametrize("text, expected", [
+    ("name,phone,age\nAnn,+1 202-555-0143,35\nBob,+1 202-555-0144,36", ["+12025550143", "+12025550144"]),
+    ("+86 130 9525 4344,1436303067@qq.com", ["+8613095254344"]),
+    ("+44(0)20 7946 0018", ["+442079460018"]),
+    ("+44 (0)1914960061", ["+441914960061"]),
+    ("00447541581597", ["+447541581597"]),
+    ("Call us: 1-800-555-0199", []),  # toll-free in the US, not a Chinese mobile
+    ("тел. 8 (800) 555-35-35", []),
+    ("call 0800 123 4567", []),
+    ("x = 1\nstarted = 1717171717\nids = [2234567504, 6044567502]", []),  # numbers among words are no list
+    ("达到1234567890元 达到1234567891元 达到1234567800元", []),
+    ("check order 2234567504", []),
+    ("订单号：13800138000", []),
+    ("called from 2025550143", ["+12025550143"]),
+])
+def test_corpus_regressions(text, expected):
+    assert [n for n, _ in phones(text)] == expected
+
+
+@pytest.mark.parametrize("text, field, e164", [
+    ("13128994733", "phone", "+8613128994733"),  # a Chinese mobile, not Chicago with its trunk 1
+    ("03 7146503", "phone", "+2037146503"),  # exact Egyptian grouping beats a coarse UAE one
+])
+def test_reading_that_fits_best_wins(text, field, e164):
+    assert [n for n, _ in phones(text, layout="value", field=field)] == [e164]
+
+
+def test_random_counters_valid_in_scattered_countries_are_not_a_phone_list():
+    rng = random.Random(1)
+    column = "\n".join(str(rng.randrange(10**9, 10**10)) for _ in range(30))
+    assert phones("counter\n" + column) == []
+
+
+def test_the_messages_own_international_numbers_choose_the_country_of_its_national_ones():
+    rows = "\n".join(f"+20 3 {n},0{3}{n}" for n in ("5815726", "8195663", "5072369"))
+    found = {n for n, _ in phones("phone,alt\n" + rows.replace("0{3}", "03"))}
+    assert found == {"+2035815726", "+2038195663", "+2035072369"}
