@@ -165,9 +165,10 @@ def _valid_international(digits: str) -> phonenumbers.PhoneNumber | None:
 
 
 @functools.lru_cache(maxsize=262144)
-def _national_reading(digits: str, region: str) -> phonenumbers.PhoneNumber | None:
+def _national_reading(digits: str, region: str, trunk_optional: bool = False) -> phonenumbers.PhoneNumber | None:
     """The valid number of any type (toll-free too) these digits are in this region, written
-    the way that region writes national numbers."""
+    the way that region writes national numbers (with its trunk prefix where the country
+    requires one, unless `trunk_optional`)."""
     if not _plausible_national(digits, region):
         return None
     try:
@@ -178,7 +179,7 @@ def _national_reading(digits: str, region: str) -> phonenumbers.PhoneNumber | No
         return None
     if phonenumbers.region_code_for_number(number) != region and number.country_code != _country_code(region):
         return None
-    if not _trunk_prefix_ok(number, digits, region):
+    if not trunk_optional and not _trunk_prefix_ok(number, digits, region):
         return None
     return number
 
@@ -339,8 +340,13 @@ class PhoneDetector:
         hint = self._context(text, start, end, field_hint, layout)
         if hint is False:
             return
-        weak_candidate = _Weak(norm, start, end, segment.where, digits, regions,
-                               layout.groups_for(segment.where, start, end) if layout else (segment.group or segment.where,))
+        if layout is not None:
+            groups = layout.groups_for(segment.where, start, end)
+        else:
+            # A field's value is a list item only when it is just the number (see _TextLayout).
+            alone = not text[:start].strip(_CELL_PADDING) and not text[end:].strip(_CELL_PADDING)
+            groups = (segment.group or segment.where,) if alone else ()
+        weak_candidate = _Weak(norm, start, end, segment.where, digits, regions, groups)
         if hint:
             finding = self._resolve(weak_candidate)
             if finding:
@@ -412,9 +418,16 @@ class PhoneDetector:
         best, best_rank, business_fit = None, None, _NOT_GROUPED
         for index, region in enumerate(regions.order):
             reading = _national_reading(digits, region)
+            fit = _grouping_fit(raw, digits, reading) if separated and reading else _NOT_GROUPED
+            if reading is None and separated and index < regions.hinted:
+                # `912 345 6789` in a Persian line: the number as it follows +98, trunk left
+                # off. Believed only for a country the text points to, grouped exactly so.
+                reading = _national_reading(digits, region, trunk_optional=True)
+                fit = _grouping_fit(raw, digits, reading) if reading else _NOT_GROUPED
+                if fit != _GROUPED_EXACTLY:
+                    continue
             if reading is None:
                 continue
-            fit = _grouping_fit(raw, digits, reading) if separated else _NOT_GROUPED
             if phonenumbers.number_type(reading) not in _PERSONAL_TYPES:
                 business_fit = min(business_fit, fit)
                 continue

@@ -39,7 +39,8 @@ _PHONE_WORD_PATTERN = regex.compile(
     r"|फ़ोन|फोन|मोबाइल|संपर्क|कॉल",
     regex.IGNORECASE,
 )
-_NOT_PHONE_WORDS = ("订单", "单号", "编号", "заказ", "счет", "счёт", "طلب", "فاتورة", "سفارش", "فاکتور")
+_NOT_PHONE_WORDS = ("订单", "单号", "编号", "заказ", "счет", "счёт", "طلب", "فاتورة", "سفارش", "فاکتور",
+                    "ऑर्डर", "आदेश", "चालान", "बिल")
 _NOT_PHONE_WORD_PATTERN = regex.compile("|".join(regex.escape(w) for w in _NOT_PHONE_WORDS), regex.IGNORECASE)
 # The word right before a number that names it as something else: "order 2234567504",
 # "invoice no. 1234567", "订单号：2025550143", "заказ № 9123456789".
