@@ -80,7 +80,6 @@ class DlpAddon:
         # One thread owns the SQLite connection and the incident file: decisions of concurrent
         # flows are recorded one after the other, never interleaved.
         self._recorder = ThreadPoolExecutor(1, thread_name_prefix="dlp-recorder")
-        self._background: set[asyncio.Task] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -191,7 +190,10 @@ class DlpAddon:
         request = _request_data(flow)
         if not _may_hold_identifiers(request):
             return
-        inspection = await runtime.pool.inspect(request)
+        try:
+            inspection = await runtime.pool.inspect(request)
+        except Exception as e:  # noqa: BLE001 - a hook that raises makes mitmproxy forward the request
+            inspection = _failed_inspection(e)
         if not inspection.safe_path:
             inspection = replace(inspection, safe_path=coarse_safe_path(request.path))
         await self._enforce(flow, runtime, inspection, _origin(flow, "http"))
@@ -200,32 +202,43 @@ class DlpAddon:
 
     async def websocket_message(self, flow: http.HTTPFlow) -> None:
         message = flow.websocket.messages[-1]
-        if not message.from_client or message.injected:
+        if flow.metadata.get("dlp_websocket_closed") and message.from_client:
+            # Closing for a violation: nothing more leaves, and the empty message that wakes
+            # the close (see websocket_close) is not forwarded either.
+            message.drop()
             return
-        if flow.metadata.get("dlp_websocket_closed"):
-            message.drop()  # the connection is being closed for a violation: nothing more leaves
+        if not message.from_client or message.injected:
             return
         runtime = self.runtime
         if runtime is None or self._exempt(runtime, flow):
             return
-        inspection = await runtime.pool.inspect_message(message.content, message.is_text)
+        try:
+            inspection = await runtime.pool.inspect_message(message.content, message.is_text)
+        except Exception as e:  # noqa: BLE001 - a hook that raises lets the message through
+            inspection = _failed_inspection(e)
         inspection = replace(inspection, safe_path=coarse_safe_path(flow.request.path))
         verdict, incident_id = await self._decide(flow, runtime, inspection, _origin(flow, "websocket"))
         if verdict.action == "block":
             message.drop()
             flow.metadata["dlp_websocket_closed"] = True
-            self._keep(websocket_close.close_from_client(flow, 1008, websocket_close_reason(incident_id)))
+            websocket_close.close_from_client(flow, 1008, websocket_close_reason(incident_id))
 
     # -- deciding ----------------------------------------------------------------------------
 
     async def _enforce(self, flow: http.HTTPFlow, runtime: _Runtime, inspection: Inspection, origin: Origin) -> None:
         verdict, incident_id = await self._decide(flow, runtime, inspection, origin)
-        if verdict.action == "block":
+        if verdict.action != "block":
+            return
+        try:
             status, headers, body = block_response(
                 _notice(incident_id, verdict, inspection, runtime.policy, flow.request.pretty_host),
                 flow.request.headers.items(multi=True),
             )
-            flow.response = http.Response.make(status, body, headers)
+        except Exception as e:  # noqa: BLE001 - the block stands even if its page cannot be made
+            logger.error("DLP: could not build the block page (%s); answering plainly", type(e).__name__)
+            status, headers, body = 403, {"Content-Type": "text/plain; charset=utf-8",
+                                          "X-DLP-Incident": incident_id}, b"Blocked by the DLP gateway.\n"
+        flow.response = http.Response.make(status, body, headers)
 
     async def _decide(self, flow, runtime: _Runtime, inspection: Inspection, origin: Origin) -> tuple[Verdict, str]:
         if not inspection.evidence and not inspection.problems:
@@ -247,10 +260,11 @@ class DlpAddon:
         exemptions = runtime.policy.exemptions
         return exemptions.destination_exempt(flow.request.pretty_host) or exemptions.user_exempt(_user(flow)[0])
 
-    def _keep(self, coroutine) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+
+
+def _failed_inspection(error: Exception) -> Inspection:
+    logger.error("DLP: inspection failed (%s); the policy decides as for an error", type(error).__name__)
+    return Inspection(problems=(Problem("error", "gateway", type(error).__name__),), safe_path="")
 
 
 def _decide_and_record(runtime: _Runtime, inspection: Inspection, origin: Origin, now: float) -> tuple[Verdict, str]:

@@ -2,34 +2,59 @@
 
 mitmproxy can drop a message but has no way to close a WebSocket from an addon (`flow.kill()`
 does nothing there, see ../shared/MITMPROXY.md 4.2). Its WebSocket layer does handle a close
-frame from either side by closing both with the same code and reason, so we hand the layer a
-close frame as if the client had sent it: the client gets 1008 and our reason back, the
-server gets the same close, and both connections end. This uses mitmproxy's connection
-handler (`proxyserver.connections`, `server_event`), the same path as its own `inject`
-commands; the end-to-end tests check it on mitmproxy 11 and 12.
+from either side by closing both with the same code and reason, so we give the flow's own
+WebSocket layer a close "from the client" and wake it with an empty injected message (the
+same event mitmproxy's `inject.websocket` command sends, which passes through TLS layers
+untouched). The layer then sends the close frames through the layers above it, encrypted
+where the connection is TLS: the client gets 1008 and our reason back, the server gets the
+same close, and both connections end. The addon drops the empty wake-up message itself, so
+nothing of it is forwarded. The end-to-end tests check this over ws:// and wss:// on the
+mitmproxy version in use.
 """
 
 from __future__ import annotations
 
 import logging
 
+import wsproto.events
 from mitmproxy import ctx, http
-from mitmproxy.proxy import events
-from wsproto.frame_protocol import FrameProtocol
+from mitmproxy.proxy.layers.websocket import WebsocketLayer
 
 logger = logging.getLogger(__name__)
 
-
-def client_close_frame(code: int, reason: str) -> bytes:
-    # A client's frames are masked; the layer parses this exactly like the real client's bytes.
-    return bytes(FrameProtocol(client=True, extensions=[]).close(code, reason))
+_MAX_LAYER_DEPTH = 32
 
 
-async def close_from_client(flow: http.HTTPFlow, code: int, reason: str) -> None:
+def _websocket_layer(root, flow: http.HTTPFlow) -> WebsocketLayer | None:
+    """The layer serving this flow, found by walking the connection's layer tree."""
+    pending, seen = [(root, 0)], set()
+    while pending:
+        layer, depth = pending.pop()
+        if layer is None or id(layer) in seen or depth > _MAX_LAYER_DEPTH:
+            continue
+        seen.add(id(layer))
+        if isinstance(layer, WebsocketLayer) and layer.flow is flow:
+            return layer
+        # Children are held as `layer` (NextLayer), `child_layer`, `streams` (HTTP), or only
+        # by the bound handler a layer hands its events to (proxy mode layers).
+        handler = getattr(layer, "_handle_event", None)
+        children = (getattr(layer, "layer", None), getattr(layer, "child_layer", None), getattr(handler, "__self__", None))
+        pending.extend((child, depth + 1) for child in children)
+        streams = getattr(layer, "streams", None)
+        if isinstance(streams, dict):
+            pending.extend((stream, depth + 1) for stream in streams.values())
+    return None
+
+
+def close_from_client(flow: http.HTTPFlow, code: int, reason: str) -> bool:
+    """Start closing the flow's WebSocket; False when the connection is already gone."""
     proxyserver = ctx.master.addons.get("proxyserver")
     handler = getattr(proxyserver, "connections", {}).get(flow.client_conn.id) if proxyserver else None
-    if handler is None:
+    layer = _websocket_layer(getattr(handler, "layer", None), flow) if handler else None
+    if layer is None:
         # Later messages are still dropped (see the addon); only the close itself is lost.
         logger.warning("DLP: could not close the WebSocket to %s: connection not found", flow.request.pretty_host)
-        return
-    await handler.server_event(events.DataReceived(flow.client_conn, client_close_frame(code, reason)))
+        return False
+    layer.client_ws._events.append(wsproto.events.CloseConnection(code, reason))
+    ctx.master.commands.call("inject.websocket", flow, False, b"", True)
+    return True

@@ -85,8 +85,9 @@ class InspectionPool:
     async def _run(self, function, *args) -> Inspection:
         async with self._slots:
             executor = self._executor
-            future = asyncio.get_running_loop().run_in_executor(executor, function, *args)
             try:
+                # Submitting raises too once a worker has died while idle.
+                future = asyncio.get_running_loop().run_in_executor(executor, function, *args)
                 return await asyncio.wait_for(future, self.hard_timeout)
             except asyncio.TimeoutError:
                 self._replace(executor, "an inspection overran its time limit")
@@ -116,4 +117,5 @@ def _kill(executor: ProcessPoolExecutor) -> None:
 
 
 def _failed(sub_reason: str, detail: str) -> Inspection:
-    return Inspection(problems=(Problem(sub_reason, "worker", detail),))
+    # No safe path: the adapter then records a coarse one from the request it holds.
+    return Inspection(problems=(Problem(sub_reason, "worker", detail),), safe_path="")
