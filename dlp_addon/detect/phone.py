@@ -18,6 +18,7 @@ with the trunk prefix (a UK `07911 123456`, never `7911 123456`).
 from __future__ import annotations
 
 import functools
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ _CANDIDATE = regex.compile(
 _NON_DIGIT = regex.compile(r"\D+")
 _DIGIT_GROUPS = regex.compile(r"\d+")
 _DOTTED_QUAD = regex.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+_DECIMAL = regex.compile(r"^\d+\.\d+$")  # 170.721267: a measurement, not a number someone dials
 _BRACKETED_TRUNK = regex.compile(r"(?<=\d)\s?\(0\)")
 _WHITESPACE = regex.compile(r"\s+")
 _RULE_PUNCTUATION = regex.compile(r"\\1|[\s()\-./]")
@@ -141,6 +143,35 @@ def _plausible_national(digits: str, region: str) -> bool:
         return True
     stripped = prefix.match(digits) if prefix else None
     return bool(stripped) and _fits(digits[stripped.end():], pattern, lengths)
+
+
+@functools.cache
+def _bare_plausibility(regions: tuple[str, ...]):
+    """One pattern for digits written with nothing else: a number of a type a person has
+    (mobile, fixed line, VoIP, personal) in some policy country, with or without its trunk
+    prefix, or in international form without the "+". A superset of what `_valid_local` can
+    accept, compiled once per policy; ordinary traffic's timestamps and ids mostly fail it."""
+    alternatives = []
+    for region in regions:
+        metadata = PhoneMetadata.metadata_for_region(region)
+        general_lengths = tuple(metadata.general_desc.possible_length or ())
+        prefix = metadata.national_prefix_for_parsing
+        for desc in (metadata.fixed_line, metadata.mobile, metadata.voip, metadata.personal_number):
+            if desc is None or not desc.national_number_pattern:
+                continue
+            lengths = sorted({n for n in (desc.possible_length or general_lengths) if n > 0})
+            # The type's own lengths, checked ahead of its pattern.
+            sized = (f"(?=(?:{'|'.join(f'[0-9]{{{n}}}' for n in lengths)})$)" if lengths else "") + \
+                f"(?:{desc.national_number_pattern})"
+            alternatives.append(f"(?:{prefix})?{sized}" if prefix else sized)
+            alternatives.append(f"{_country_code(region)}{sized}")
+    pattern = "|".join(f"(?:{a})" for a in alternatives)
+    try:
+        # The stdlib engine runs this big alternation about 4x faster than `regex`, and
+        # libphonenumber's patterns are within its syntax.
+        return re.compile(pattern)
+    except re.error:
+        return regex.compile(pattern)
 
 
 def _plausible_international(digits: str) -> bool:
@@ -290,12 +321,15 @@ class PhoneDetector:
         self.region_codes = frozenset(_country_code(r) for r in self.regions)
         self._document = _Regions(self.regions, 0)
         self._written_countries: tuple[str, ...] = ()
+        self._rejected: Counter[str] = Counter()
+        self._bare_plausible = _bare_plausibility(self.regions)
 
     def find(self, segments: Iterable[tuple[Segment, Normalized]]) -> list[Finding]:
         found: list[Finding] = []
         weak: list[_Weak] = []
         segments = list(segments)
         self._document = self._document_regions(segments)
+        self._rejected: Counter[str] = Counter()
         for segment, norm in segments:
             self._scan_segment(segment, norm, found, weak)
         found.extend(self._believed_by_siblings(weak))
@@ -308,10 +342,34 @@ class PhoneDetector:
             return
         field_hint = field_says_phone(segment.field)
         layout = _TextLayout(text) if segment.layout == "text" else None
+        bare = self._bare_plausible
+        rejected: list[tuple[int, int]] = []
+        weak_before = len(weak)
         for match in matches:
+            raw = match.group()
+            # Most digit runs in ordinary traffic are bare (timestamps, ids, counters) and fit
+            # no numbering plan of the policy's countries: one compiled check rejects them
+            # before any per-number work. They still count as members of their column, so a
+            # column of counters with a few valid numbers in it stays a column of counters.
+            if raw.isdigit():
+                if not raw.startswith("00") and bare.fullmatch(raw) is None:
+                    if field_hint is not False and len(raw) >= _MIN_DIGITS:
+                        rejected.append(match.span())
+                    continue
+            elif not raw.lstrip("( ").startswith(("+", "00")) and not _WHITESPACE.search(raw):
+                # Written with separators but no spaces (`202.555.0143`, `8-912-345-67-89`): the
+                # same check on its digits. Runs with spaces may hold a number and something
+                # else (`13800138000 25`), so they go on to be split.
+                if _DECIMAL.match(raw) or bare.fullmatch(_NON_DIGIT.sub("", raw)) is None:
+                    continue
             regions = self._preferred_regions(norm, match.start(), match.end())
             for start, end in self._spans(text, match.start(), match.end(), regions):
                 self._classify(segment, norm, start, end, regions, field_hint, layout, found, weak)
+        # Only columns that have candidates need to know how many members failed.
+        if len(weak) > weak_before or segment.layout != "text":
+            for start, end in rejected:
+                for group in self._groups(segment, text, start, end, layout):
+                    self._rejected[group] += 1
 
     def _classify(self, segment, norm, start, end, regions, field_hint, layout, found, weak) -> None:
         text = norm.text
@@ -340,13 +398,8 @@ class PhoneDetector:
         hint = self._context(text, start, end, field_hint, layout)
         if hint is False:
             return
-        if layout is not None:
-            groups = layout.groups_for(segment.where, start, end)
-        else:
-            # A field's value is a list item only when it is just the number (see _TextLayout).
-            alone = not text[:start].strip(_CELL_PADDING) and not text[end:].strip(_CELL_PADDING)
-            groups = (segment.group or segment.where,) if alone else ()
-        weak_candidate = _Weak(norm, start, end, segment.where, digits, regions, groups)
+        weak_candidate = _Weak(norm, start, end, segment.where, digits, regions,
+                               self._groups(segment, text, start, end, layout))
         if hint:
             finding = self._resolve(weak_candidate)
             if finding:
@@ -354,6 +407,14 @@ class PhoneDetector:
         else:
             # Validated later, and only if its siblings are worth looking at.
             weak.append(weak_candidate)
+
+    @staticmethod
+    def _groups(segment: Segment, text: str, start: int, end: int, layout) -> tuple[str, ...]:
+        if layout is not None:
+            return layout.groups_for(segment.where, start, end)
+        # A field's value is a list item only when it is just the number (see _TextLayout).
+        alone = not text[:start].strip(_CELL_PADDING) and not text[end:].strip(_CELL_PADDING)
+        return (segment.group or segment.where,) if alone else ()
 
     @staticmethod
     def _context(text: str, start: int, end: int, field_hint: bool | None, layout) -> bool | None:
@@ -382,22 +443,25 @@ class PhoneDetector:
             for group in item.groups:
                 members[group].append(item)
         believed: dict[int, Finding] = {}
-        for items in members.values():
-            if len(items) >= GROUP_MIN_SIZE and self._is_phone_list(items):
+        for group, items in members.items():
+            size = len(items) + self._rejected[group]
+            if size >= GROUP_MIN_SIZE and self._is_phone_list(items, size):
                 believed.update((id(i), i.result) for i in items if i.result)
         return list(believed.values())
 
-    def _is_phone_list(self, items: list[_Weak]) -> bool:
+    def _is_phone_list(self, items: list[_Weak], size: int) -> bool:
         """Most values valid phones of one country, and not bunched like consecutive ids. A
         customer list written without country codes is one country's list; random 10-digit
         counters are valid numbers too (90% of them, somewhere among the seed markets), but
         scattered over many countries. A sample decides first, so a column of ten thousand
         counters costs a few dozen validations."""
+        if len(items) < GROUP_MIN_VALID_SHARE * size:
+            return False  # too many members fit no numbering plan at all
         for sample in (items[:_GROUP_SAMPLE], items):
             valid = [i for i in sample if self._resolve(i)]
             countries = Counter(i.country_code for i in valid)
             agreeing = countries.most_common(1)[0][1] if countries else 0
-            if agreeing < GROUP_MIN_VALID_SHARE * len(sample):
+            if agreeing < GROUP_MIN_VALID_SHARE * (size if sample is items else len(sample)):
                 return False
             if len(sample) == len(items):
                 break

@@ -8,6 +8,8 @@ word just before the number, in the languages of the markets we serve.
 
 from __future__ import annotations
 
+import functools
+
 import regex
 
 # Matched against whole tokens of ASCII field names (phoneNumber -> phone, number).
@@ -58,6 +60,7 @@ def _tokens(name: str) -> set[str]:
     return {t.lower() for t in _TOKEN_SPLIT.split(name) if t}
 
 
+@functools.lru_cache(maxsize=4096)
 def field_says_phone(name: str) -> bool | None:
     """True for a phone label, False for an id/time/money label, None when it says nothing."""
     if not name:
