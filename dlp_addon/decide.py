@@ -38,3 +38,16 @@ def decide(inspection: Inspection, policy: Policy, window_counts: Mapping[str, i
     if deciding.action == "block" and policy.monitor:
         return Verdict("log", deciding.rule, tuple(hits), would_block=True, window=window_counts)
     return Verdict(deciding.action, deciding.rule, tuple(hits), window=window_counts)
+
+
+def certain_block(partial: Inspection, policy: Policy) -> bool:
+    """Whether identifiers found in part of a message already block it, whatever the rest holds.
+
+    More content can only add identifiers and problems, and block is the most severe action,
+    so a request rule that blocks on the part blocks on the whole. In monitor mode nothing is
+    certain to be held back, and what passes must be counted whole for the user's window."""
+    if policy.monitor:
+        return False
+    counts = partial.counts()
+    return any(rule.action == "block" and sum(counts.get(k, 0) for k in rule.kinds) >= rule.threshold
+               for rule in policy.request_rules)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
 
 import regex
@@ -20,10 +20,14 @@ from dlp_addon.detect.email import email_domain, find_emails
 from dlp_addon.detect.phone import PhoneDetector
 from dlp_addon.evidence import Hasher, mask
 from dlp_addon.extract import Extraction, extract_content, extract_request
+from dlp_addon.extract.sniff import kind_of
 from dlp_addon.model import EMAIL, Evidence, Finding, Inspection, Problem, RequestData, Segment
 from dlp_addon.normalize import Normalized, normalize
 from dlp_addon.policy import Policy
 
+# Bodies at least this large are probed first (see Engine.probe), with this much of their start.
+PROBE_MIN_BODY = 256 * 1024
+PROBE_BYTES = 16 * 1024
 _SAFE_QUERY_KEY = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-[]")
 
 
@@ -55,6 +59,11 @@ class Engine:
     def digest(self, kind: str, normalized: str) -> str:
         """HMAC-SHA256 hex of an identifier's canonical form, as used in `Evidence.digest`."""
         return self._hasher.digest(kind, normalized)
+
+    def probe(self, request: RequestData) -> Inspection | None:
+        """The inspection of the start of a large body (see `probe_request`), or None."""
+        head = probe_request(request)
+        return self.inspect(head) if head is not None else None
 
     def inspect(self, request: RequestData) -> Inspection:
         deadline = time.monotonic() + self.policy.limits.max_seconds
@@ -117,6 +126,26 @@ class Engine:
             exempt=len(tally.exempt),
             safe_path=safe_path(path, found) if path is not None else "",
         )
+
+
+def probe_request(request: RequestData) -> RequestData | None:
+    """The request with only the start of its large, plain body, or None where there is no such start.
+
+    A customer list says what it is within its first kilobytes: answering a 10 MB upload
+    from them takes milliseconds instead of the seconds the whole body takes. What the start
+    holds is real (it is cut at a line break, so no identifier is cut in two), so when it
+    alone reaches a blocking rule (`decide.certain_block`) the request is certain to be
+    blocked, and the full count can follow for the record. Compressed and binary bodies have
+    no readable start."""
+    body = request.body or b""
+    if len(body) < PROBE_MIN_BODY or request.header("content-encoding").strip().lower() not in ("", "identity"):
+        return None
+    head = body[:PROBE_BYTES]
+    cut = head.rfind(b"\n")
+    head = head[:cut + 1] if cut > 0 else head
+    if kind_of(head) is not None:
+        return None
+    return replace(request, body=head)
 
 
 _RISKY_PATH_PART = regex.compile(r"[^/]*(?:@|%40|\d{5})[^/]*")

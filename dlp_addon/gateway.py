@@ -23,9 +23,9 @@ from mitmproxy import ctx, http
 from mitmproxy.exceptions import OptionsError
 
 from dlp_addon import websocket_close
-from dlp_addon.decide import decide
-from dlp_addon.engine import coarse_safe_path
-from dlp_addon.incident import IncidentLog, Origin, build_incident, new_incident_id, samples
+from dlp_addon.decide import certain_block, decide
+from dlp_addon.engine import coarse_safe_path, probe_request
+from dlp_addon.incident import IncidentLog, Origin, build_completion, build_incident, new_incident_id, samples
 from dlp_addon.keys import load_or_create_key
 from dlp_addon.model import Inspection, Problem, RequestData, Verdict
 from dlp_addon.policy import Policy, PolicyError, load_policy
@@ -80,6 +80,8 @@ class DlpAddon:
         # One thread owns the SQLite connection and the incident file: decisions of concurrent
         # flows are recorded one after the other, never interleaved.
         self._recorder = ThreadPoolExecutor(1, thread_name_prefix="dlp-recorder")
+        # Full counts of requests already blocked on their start (see _blocked_on_its_start).
+        self._completions: set[asyncio.Task] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -190,13 +192,46 @@ class DlpAddon:
         request = _request_data(flow)
         if not _may_hold_identifiers(request):
             return
+        if await self._blocked_on_its_start(flow, runtime, request):
+            return
+        inspection = await self._inspect(runtime, request)
+        await self._enforce(flow, runtime, inspection, _origin(flow, "http"))
+
+    async def _inspect(self, runtime: _Runtime, request: RequestData) -> Inspection:
         try:
             inspection = await runtime.pool.inspect(request)
         except Exception as e:  # noqa: BLE001 - a hook that raises makes mitmproxy forward the request
             inspection = _failed_inspection(e)
         if not inspection.safe_path:
             inspection = replace(inspection, safe_path=coarse_safe_path(request.path))
-        await self._enforce(flow, runtime, inspection, _origin(flow, "http"))
+        return inspection
+
+    async def _blocked_on_its_start(self, flow: http.HTTPFlow, runtime: _Runtime, request: RequestData) -> bool:
+        """Answer a large upload from its first kilobytes when they already decide a block;
+        the whole body is then counted in the background and the incident completed."""
+        head = probe_request(request)
+        if head is None:
+            return False
+        partial = await self._inspect(runtime, head)
+        if not certain_block(partial, runtime.policy):
+            return False
+        incident_id = await self._enforce(flow, runtime, partial, _origin(flow, "http"), partial=True)
+        if incident_id and incident_id != "unrecorded":
+            self._complete_later(runtime, request, incident_id)
+        return True
+
+    def _complete_later(self, runtime: _Runtime, request: RequestData, incident_id: str) -> None:
+        async def complete() -> None:
+            inspection = await self._inspect(runtime, request)
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(self._recorder, _record_completion, runtime, incident_id, inspection)
+            except Exception as e:  # noqa: BLE001 - the block stands; only the final count is lost
+                logger.warning("DLP: could not complete incident %s (%s)", incident_id, type(e).__name__)
+
+        task = asyncio.ensure_future(complete())
+        self._completions.add(task)
+        task.add_done_callback(self._completions.discard)
 
     # -- WebSocket ---------------------------------------------------------------------------
 
@@ -225,10 +260,12 @@ class DlpAddon:
 
     # -- deciding ----------------------------------------------------------------------------
 
-    async def _enforce(self, flow: http.HTTPFlow, runtime: _Runtime, inspection: Inspection, origin: Origin) -> None:
-        verdict, incident_id = await self._decide(flow, runtime, inspection, origin)
+    async def _enforce(self, flow: http.HTTPFlow, runtime: _Runtime, inspection: Inspection, origin: Origin,
+                       partial: bool = False) -> str:
+        """Decide, record and apply; the incident id ("" when nothing was recorded)."""
+        verdict, incident_id = await self._decide(flow, runtime, inspection, origin, partial)
         if verdict.action != "block":
-            return
+            return incident_id
         try:
             status, headers, body = block_response(
                 _notice(incident_id, verdict, inspection, runtime.policy, flow.request.pretty_host),
@@ -239,15 +276,17 @@ class DlpAddon:
             status, headers, body = 403, {"Content-Type": "text/plain; charset=utf-8",
                                           "X-DLP-Incident": incident_id}, b"Blocked by the DLP gateway.\n"
         flow.response = http.Response.make(status, body, headers)
+        return incident_id
 
-    async def _decide(self, flow, runtime: _Runtime, inspection: Inspection, origin: Origin) -> tuple[Verdict, str]:
+    async def _decide(self, flow, runtime: _Runtime, inspection: Inspection, origin: Origin,
+                      partial: bool = False) -> tuple[Verdict, str]:
         if not inspection.evidence and not inspection.problems:
             return Verdict("allow"), ""
         now = time.time()
         loop = asyncio.get_running_loop()
         try:
             verdict, incident_id = await loop.run_in_executor(
-                self._recorder, _decide_and_record, runtime, inspection, origin, now)
+                self._recorder, _decide_and_record, runtime, inspection, origin, now, partial)
         except Exception as e:  # noqa: BLE001 - no record, no pass
             logger.error("DLP: could not record a decision (%s: %s); blocking", type(e).__name__, e)
             verdict, incident_id = Verdict("block", "record_unavailable"), "unrecorded"
@@ -267,14 +306,19 @@ def _failed_inspection(error: Exception) -> Inspection:
     return Inspection(problems=(Problem("error", "gateway", type(error).__name__),), safe_path="")
 
 
-def _decide_and_record(runtime: _Runtime, inspection: Inspection, origin: Origin, now: float) -> tuple[Verdict, str]:
+def _record_completion(runtime: _Runtime, incident_id: str, inspection: Inspection) -> None:
+    runtime.incidents.write(build_completion(incident_id, time.time(), inspection))
+
+
+def _decide_and_record(runtime: _Runtime, inspection: Inspection, origin: Origin, now: float,
+                       partial: bool = False) -> tuple[Verdict, str]:
     """Runs on the recorder thread: history, decision, history update and incident, in order."""
     verdict = runtime.store.decide_and_record(origin.user, inspection, runtime.policy, now, decide)
     if not verdict.recorded:
         return verdict, ""
     incident_id = new_incident_id(now)
     runtime.incidents.write(build_incident(incident_id, now, origin, inspection, verdict,
-                                           runtime.policy.source, runtime.policy.monitor))
+                                           runtime.policy.source, runtime.policy.monitor, partial))
     return verdict, incident_id
 
 

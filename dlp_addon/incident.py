@@ -48,13 +48,36 @@ def samples(inspection: Inspection) -> list[str]:
     return out
 
 
-def build_incident(incident_id: str, now: float, origin: Origin, inspection: Inspection, verdict: Verdict,
-                   policy_source: str, monitor: bool) -> dict:
+def _iso(now: float) -> str:
+    return datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _findings(inspection: Inspection) -> dict:
+    """What an incident says about the content: the same fields in a record and its completion."""
     counts = inspection.counts()
-    hashes = {kind: [e.digest for e in inspection.evidence if e.kind == kind] for kind in KINDS}
+    return {
+        "counts": {**counts, "total": sum(counts.values())},
+        "exempt": inspection.exempt,
+        "samples": samples(inspection),
+        "where": sorted({e.where for e in inspection.evidence})[:20],
+        "hashes": {kind: [e.digest for e in inspection.evidence if e.kind == kind] for kind in KINDS},
+        "bytes_inspected": inspection.bytes_inspected,
+        "uninspected": [{"sub_reason": p.sub_reason, "where": p.where, "detail": p.detail}
+                        for p in inspection.problems],
+    }
+
+
+def build_completion(incident_id: str, now: float, inspection: Inspection) -> dict:
+    """The full count of a request that was blocked on its first part (`"partial": true`)."""
+    return {"id": incident_id, "time": _iso(now), "update": "complete", **_findings(inspection)}
+
+
+def build_incident(incident_id: str, now: float, origin: Origin, inspection: Inspection, verdict: Verdict,
+                   policy_source: str, monitor: bool, partial: bool = False) -> dict:
+    findings = _findings(inspection)
     return {
         "id": incident_id,
-        "time": datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "time": _iso(now),
         "action": verdict.action,
         "would_block": verdict.would_block,
         "rule": verdict.rule,
@@ -69,15 +92,11 @@ def build_incident(incident_id: str, now: float, origin: Origin, inspection: Ins
         "port": origin.port,
         "method": origin.method,
         "path": inspection.safe_path,
-        "counts": {**counts, "total": sum(counts.values())},
         "window": verdict.window,
-        "exempt": inspection.exempt,
-        "samples": samples(inspection),
-        "where": sorted({e.where for e in inspection.evidence})[:20],
-        "hashes": hashes,
-        "bytes_inspected": inspection.bytes_inspected,
-        "uninspected": [{"sub_reason": p.sub_reason, "where": p.where, "detail": p.detail}
-                        for p in inspection.problems],
+        **findings,
+        # Decided on the start of the body; a record with "update": "complete" and the same id
+        # follows with the counts of the whole body.
+        "partial": partial,
         "flow_id": origin.flow_id,
         "policy": policy_source,
         "monitor": monitor,

@@ -7,6 +7,7 @@ are found and killed by pid through /proc.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -56,13 +57,16 @@ def test_worker_killed_while_idle_does_not_let_requests_through(gateway, upstrea
 
 def test_worker_killed_mid_inspection_blocks_with_an_error_incident(gateway, upstream):
     pid = live_worker(gateway, upstream)
-    body = bulk_csv(4 * 1024 * 1024, seed=7)
+    # Compressed, so that the gateway cannot answer from the start of the body and the worker
+    # has to open all of it.
+    body = gzip.compress(bulk_csv(4 * 1024 * 1024, seed=7))
     idle = cpu_ticks(pid)
     result = {}
 
     def upload():
         result["reply"] = via_proxy(gateway, "POST", upstream.url("/export/big"), body,
-                                    {"Accept": "*/*", "Content-Type": "text/csv"}, timeout=IO_TIMEOUT * 2)
+                                    {"Accept": "*/*", "Content-Type": "text/csv", "Content-Encoding": "gzip"},
+                                    timeout=IO_TIMEOUT * 2)
 
     sender = threading.Thread(target=upload)
     sender.start()

@@ -204,3 +204,19 @@ def test_misspelt_option_is_an_error_at_start(gateway, caplog):
         assert "dlp_polcy" in caplog.text
     finally:
         del tctx.options.deferred["dlp_polcy"]
+
+
+def test_large_list_is_blocked_on_its_start_and_the_incident_completed(gateway, loop, monkeypatch):
+    _, addon, state = gateway
+    rows = "".join(f"Customer {i},big{i}@example.com\n" for i in range(1600))  # ~50 KB, under the 64 KiB limit
+    # Probing starts at 256 KiB by default; this module's policy stops at 64 KiB.
+    monkeypatch.setattr("dlp_addon.engine.PROBE_MIN_BODY", 32 * 1024)
+    flow = run(loop, addon, post(rows.encode(), headers=[(b"content-type", b"text/csv")]))
+    assert flow.response.status_code == 403
+    loop.run_until_complete(asyncio.gather(*addon._completions))
+    incident_id = flow.response.headers["X-DLP-Incident"]
+    first, *rest = [i for i in incidents(state) if i["id"] == incident_id]
+    assert first["partial"] is True and 10 <= first["counts"]["email"] < 1600
+    [completion] = rest
+    assert completion["update"] == "complete" and completion["counts"]["email"] == 1600
+    assert len(completion["hashes"]["email"]) == 1600 and "big1@example.com" not in json.dumps(completion)

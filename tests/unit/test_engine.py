@@ -1,0 +1,44 @@
+"""The engine as a whole: probing the start of large bodies, and deciding on it."""
+
+import gzip
+
+from dlp_addon.decide import certain_block
+from dlp_addon.engine import PROBE_BYTES, PROBE_MIN_BODY, Engine, probe_request
+from dlp_addon.model import RequestData
+from dlp_addon.policy import Policy, Rule
+
+LIST = "".join(f"Customer {i},c{i}@example.com,+44 7911 {i % 1000000:06d}\n" for i in range(20000)).encode()
+POLICY = Policy(rules=(Rule("bulk", "request", ("email", "phone"), 10, "block"),
+                       Rule("some", "request", ("email", "phone"), 3, "log")))
+
+
+def request(body: bytes, **headers) -> RequestData:
+    return RequestData("POST", "h", "/u", tuple(headers.items()), body)
+
+
+def test_probe_is_the_start_of_a_large_plain_body_cut_at_a_line():
+    head = probe_request(request(LIST))
+    assert head is not None and len(head.body) <= PROBE_BYTES and head.body.endswith(b"\n")
+    assert LIST.startswith(head.body)
+
+
+def test_no_probe_for_small_compressed_or_binary_bodies():
+    assert probe_request(request(LIST[:PROBE_MIN_BODY - 1])) is None
+    assert probe_request(request(gzip.compress(LIST) * 20, **{"content-encoding": "gzip"})) is None
+    assert probe_request(request(b"PK\x03\x04" + LIST)) is None
+
+
+def test_a_list_is_certain_to_be_blocked_from_its_start():
+    engine = Engine(POLICY, b"k" * 32)
+    partial = engine.probe(request(LIST))
+    assert certain_block(partial, POLICY)
+    assert partial.counts()["email"] < 20000  # only the start was read
+
+
+def test_nothing_is_certain_below_a_blocking_rule_or_in_monitor_mode():
+    engine = Engine(POLICY, b"k" * 32)
+    few = engine.inspect(request(b"a@example.com b@example.com c@example.com"))
+    assert not certain_block(few, POLICY)
+    partial = engine.probe(request(LIST))
+    from dataclasses import replace
+    assert not certain_block(partial, replace(POLICY, monitor=True))
