@@ -21,7 +21,7 @@ from dlp_addon.detect.phone import PhoneDetector
 from dlp_addon.evidence import Hasher, mask
 from dlp_addon.extract import Extraction, extract_content, extract_request
 from dlp_addon.extract.sniff import kind_of
-from dlp_addon.model import EMAIL, Evidence, Finding, Inspection, Problem, RequestData, Segment
+from dlp_addon.model import EMAIL, PHONE, Evidence, Finding, Inspection, Problem, RequestData, Segment
 from dlp_addon.normalize import Normalized, normalize
 from dlp_addon.policy import Policy
 
@@ -115,7 +115,7 @@ class Engine:
             is_exempt = finding.kind == EMAIL and exemptions.company_domain(email_domain(finding.normalized))
             tally.add(finding, is_exempt)
         evidence = tuple(
-            Evidence(kind, self.digest(kind, canonical), mask(kind, finding.raw), finding.where,
+            Evidence(kind, self.digest(kind, canonical), mask(kind, finding.raw), safe_where(finding.where),
                      tally.occurrences[(kind, canonical)])
             for (kind, canonical), finding in tally.first.items()
         )
@@ -146,6 +146,19 @@ def probe_request(request: RequestData) -> RequestData | None:
     if kind_of(head) is not None:
         return None
     return replace(request, body=head)
+
+
+# Places are named after what the sender named things: file names, JSON keys, form fields,
+# archive members. Those can be identifiers themselves ({"john@x.com": ...}, "13800138000.csv").
+_EMAIL_IN_PLACE = regex.compile(r"[^\s\[\]:/@\\]+@[^\s\[\]:/@\\]+")
+_NUMBER_IN_PLACE = regex.compile(r"\+?\d[\d ()-]{5,}\d")
+
+
+def safe_where(where: str) -> str:
+    """A place name for the record, with anything in it that could be an identifier masked."""
+    if "@" in where:
+        where = _EMAIL_IN_PLACE.sub(lambda m: mask(EMAIL, m.group()), where)
+    return _NUMBER_IN_PLACE.sub(lambda m: mask(PHONE, m.group()), where)
 
 
 _RISKY_PATH_PART = regex.compile(r"[^/]*(?:@|%40|\d{5})[^/]*")

@@ -42,3 +42,14 @@ def test_nothing_is_certain_below_a_blocking_rule_or_in_monitor_mode():
     partial = engine.probe(request(LIST))
     from dataclasses import replace
     assert not certain_block(partial, replace(POLICY, monitor=True))
+
+
+def test_places_named_after_identifiers_are_masked():
+    from dlp_addon.engine import safe_where
+    masked = safe_where("body:json:$.john.doe@gmail.com.phone")
+    assert masked.startswith("body:json:") and "john" not in masked and "gmail" not in masked
+    assert safe_where("body:multipart[1 13800138000.csv]:text") == "body:multipart[1 13*****8000.csv]:text"
+    assert safe_where("body:zip[customers/2024.csv]") == "body:zip[customers/2024.csv]"
+    engine = Engine(POLICY, b"k" * 32)
+    inspection = engine.inspect_content(b'{"ivan@mail.ru": {"tel": "+7 912 345-67-89"}}', content_type="application/json")
+    assert all("ivan@mail.ru" not in e.where for e in inspection.evidence)
