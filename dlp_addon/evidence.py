@@ -15,7 +15,7 @@ import hmac
 import phonenumbers
 import regex
 
-from dlp_addon.detect.email import suffix_of
+from dlp_addon.detect.email import split_written, suffix_of
 from dlp_addon.model import EMAIL
 
 _DIGIT = regex.compile(r"\d")
@@ -36,10 +36,20 @@ def mask(kind: str, raw: str) -> str:
 
 
 def mask_email(raw: str) -> str:
-    """'John.Doe@gmail.com' -> 'J***@g***.com': first letters and the public suffix."""
-    local, _, domain = raw.rpartition("@")
+    """'John.Doe@gmail.com' -> 'J***@g***.com': first letters and the public suffix. A
+    written-out address keeps its "@" the way it was written and plain dots,
+    'ivan [at] mail [dot] ru' -> 'i*** [at] m***.ru', so the sample still looks like what
+    was sent while showing no more of it than any other sample."""
+    local, at, domain = raw.rpartition("@")
+    suffix = suffix_of(domain) if at and domain[:1].isalnum() and " " not in domain else ""
+    if suffix:  # written plainly, as nearly every address is
+        return f"{local[:1]}***@{domain[:1]}***.{suffix}"
+    parts = split_written(raw)
+    if parts is None:
+        return f"{local[:1]}***@***"
+    local, at, domain = parts
     suffix = suffix_of(domain)
-    return f"{local[:1]}***@{domain[:1]}***.{suffix}" if suffix else f"{local[:1]}***@***"
+    return f"{local[:1]}***{at}{domain[:1]}***.{suffix}" if suffix else f"{local[:1]}***{at}***"
 
 
 def mask_phone(raw: str) -> str:

@@ -9,7 +9,9 @@ regex misses it.
 
 Every mapping is one character to one character except deletions, so a detector's span in
 the normalised text maps back to the original with `Normalized.original_span`; masked samples
-in incidents therefore show what the person actually wrote.
+in incidents therefore show what the person actually wrote. A detector that reads a longer
+spelling as one character (the email detector reads ` [at] ` as "@") rewrites with
+`substitute`: one mapped character plus deletions, so the same holds.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import functools
 import sys
 import unicodedata
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import regex
@@ -112,3 +115,20 @@ def _delete_invisible(mapped: str, original: str) -> Normalized:
     pieces.append(mapped[position:])
     offsets.extend(range(position, len(mapped)))
     return Normalized("".join(pieces), original, offsets)
+
+
+def substitute(norm: Normalized, edits: Iterable[tuple[int, int, str]]) -> Normalized:
+    """`norm` with spans of its text replaced by one character each (`edits` sorted and not
+    overlapping): the character maps to where its span began, the rest of the span counts as
+    deleted, so a span around it still maps back to everything that was sent."""
+    text, old = norm.text, norm.offsets
+    pieces: list[str] = []
+    offsets = array("I")
+    position = 0
+    for start, end, char in edits:
+        pieces += (text[position:start], char)
+        offsets.extend(old[position:start + 1] if old is not None else range(position, start + 1))
+        position = end
+    pieces.append(text[position:])
+    offsets.extend(old[position:] if old is not None else range(position, len(text)))
+    return Normalized("".join(pieces), norm.original, offsets)

@@ -472,7 +472,7 @@ class PhoneDetector:
 
         Where it is valid in several regions, prefer the reading whose own digit grouping
         matches how it was written (exactly, then coarsely), then a region the surrounding text
-        points to, then a reading of all the digits over one that drops a trunk prefix
+        points to (the more specific hint first), then a reading of all the digits over one that drops a trunk prefix
         (`13128994733` is a Chinese mobile, not `1 312 899 4733` in Chicago), then a mobile
         number (customer lists are mostly mobiles: with no other hint `0912 123 4567` is an
         Iranian mobile rather than a landline in one Chinese city), then the policy's region
@@ -496,7 +496,9 @@ class PhoneDetector:
                 business_fit = min(business_fit, fit)
                 continue
             stripped = len(digits) > len(phonenumbers.national_significant_number(reading))
-            rank = (fit, index >= regions.hinted, stripped and not digits.startswith("0"),
+            # Among hinted countries the more specific hint wins (Persian letters say Iran
+            # before Arabic script says Saudi Arabia, the Emirates or Egypt).
+            rank = (fit, min(index, regions.hinted), stripped and not digits.startswith("0"),
                     not _is_mobile(reading), index)
             if best_rank is None or rank < best_rank:
                 best, best_rank = reading, rank
@@ -612,16 +614,29 @@ class _TextLayout:
 
     _DELIMITERS = ("\t", ",", ";", "|")
 
+    _PREAMBLE_LINES = 3  # a title or a blank line may stand above the table (an HTML page's <title>)
+
     def __init__(self, text: str):
         self.text = text
         first_end = text.find("\n")
-        first = text[: first_end if first_end >= 0 else len(text)]
-        counts = {d: first.count(d) for d in self._DELIMITERS}
-        self.delimiter = max(counts, key=counts.get) if max(counts.values()) else None
-        self.first_line_end = first_end if first_end >= 0 else len(text)
         self.single_line = first_end < 0 or not text[first_end:].strip()
-        has_digits = any(c.isdigit() for c in first)
-        self.header = first.split(self.delimiter) if self.delimiter and not has_digits else None
+        self.delimiter, self.header, self.first_line_end = None, None, first_end if first_end >= 0 else len(text)
+        start = 0
+        for _ in range(self._PREAMBLE_LINES + 1):
+            end = text.find("\n", start)
+            end = len(text) if end < 0 else end
+            line = text[start:end]
+            counts = {d: line.count(d) for d in self._DELIMITERS}
+            if max(counts.values()):
+                # The first line with delimiters is the header row, when it holds no numbers.
+                self.delimiter = max(counts, key=counts.get)
+                self.first_line_end = end
+                if not any(c.isdigit() for c in line):
+                    self.header = line.split(self.delimiter)
+                break
+            if end >= len(text):
+                break
+            start = end + 1
 
     def _position(self, offset: int) -> tuple[int, int]:
         line_start = self.text.rfind("\n", 0, offset) + 1

@@ -26,7 +26,29 @@ Extractor = Callable[[bytes, Budget, str, int], None]
 @functools.cache
 def _extractors() -> dict[str, Extractor]:
     # Imported on first use: the format modules import this one to recurse.
-    return {}
+    from dlp_addon.extract import archive, mail
+    from dlp_addon.extract import ole, ooxml, opendocument, pdf, rtf, xlsx
+
+    return {
+        "zip": archive.extract_zip,
+        "gzip": archive.extract_gzip,
+        "bzip2": archive.extract_bzip2,
+        "xz": archive.extract_xz,
+        "zstd": archive.extract_zstd,
+        "tar": archive.extract_tar,
+        "7z": archive.extract_7z,
+        "rar": archive.extract_rar,
+        "eml": mail.extract,
+        "xlsx": xlsx.extract,
+        "docx": ooxml.extract,
+        "pptx": ooxml.extract,
+        "ods": opendocument.extract,
+        "odt": opendocument.extract,
+        "odp": opendocument.extract,
+        "pdf": pdf.extract,
+        "rtf": rtf.extract,
+        "ole": ole.extract,
+    }
 
 
 @functools.lru_cache(maxsize=256)
@@ -86,7 +108,7 @@ def open_text(value: str, budget: Budget, *, mime: str = "", where: str, depth: 
     if json_doc.is_json_type(mime) or (not _declared_structure(mime) and json_doc.looks_like(value)):
         if json_doc.extract(value, budget, where, depth):
             return
-    text.extract(value, budget, mime=mime, where=where, field=field, group=group)
+    text.extract(value, budget, mime=mime, where=where, field=field, group=group, depth=depth)
 
 
 def _declared_structure(mime: str) -> bool:
@@ -97,8 +119,12 @@ def _declared_structure(mime: str) -> bool:
 
 def add_value(value: str, budget: Budget, *, where: str, field: str, group: str, depth: int) -> None:
     """One field's value (a form field, a query parameter, a JSON string): embedded documents
-    such as a JSON string inside a beacon parameter are opened, the rest is one segment."""
+    such as a JSON string inside a beacon parameter are opened, the rest is one segment, and
+    what is encoded inside it (base64, percent, `\\u0040`, ...) is opened one level deeper."""
     if len(value) > 1 and value[0] in "{[" and json_doc.looks_like(value):
         if json_doc.extract(value, budget, where, depth + 1):
             return
     budget.add(Segment(value, where, field, group, "text" if "\n" in value else "value"))
+    from dlp_addon.extract import embedded  # on first use, as the extractors: it recurses through here
+
+    embedded.extract(value, budget, where=where, field=field, group=group, depth=depth)

@@ -63,3 +63,96 @@ def test_fast_ascii_path_agrees_with_email_validator(local, domain):
     except EmailNotValidError:
         expected = None
     assert canonical_email(local, domain) == expected
+
+
+# -- addresses written out to slip past filters ---------------------------------------------
+
+@pytest.mark.parametrize("text, canonical", [
+    ("ivan [at] mail [dot] ru", "ivan@mail.ru"),
+    ("name(at)domain.com", "name@domain.com"),
+    ("name{at}domain(dot)com", "name@domain.com"),
+    ("name <at> domain <dot> com", "name@domain.com"),
+    ("name [ at ] domain [ dot ] co [ dot ] uk", "name@domain.co.uk"),
+    ("name at domain dot com", "name@domain.com"),
+    ("name AT domain DOT com", "name@domain.com"),
+    ("name @ domain . com", "name@domain.com"),
+    ("ivan@mail dot ru", "ivan@mail.ru"),
+    ("ivan [dot] petrov [at] mail [dot] ru", "ivan.petrov@mail.ru"),
+    ("email: j.doe at example.com", "j.doe@example.com"),
+    # Russian
+    ("ivan собака mail точка ru", "ivan@mail.ru"),
+    ("ivan собачка mail точка ru", "ivan@mail.ru"),
+    ("Пишите: иван собака почта точка рф", "иван@почта.рф"),
+    ("IVAN СОБАКА MAIL ТОЧКА RU", "ivan@mail.ru"),
+    # Chinese
+    ("zhang艾特qq点com", "zhang@qq.com"),
+    ("请联系zhang圈aqq點com谢谢", "zhang@qq.com"),
+    ("li at 163。com", "li@163.com"),
+    ("wang (at) sina 点 cn", "wang@sina.cn"),
+    # Arabic
+    ("ahmed آت gmail نقطة com", "ahmed@gmail.com"),
+    ("ahmed ات gmail دوت com", "ahmed@gmail.com"),
+    # Persian
+    ("reza اَت yahoo نقطه com", "reza@yahoo.com"),
+    ("reza ات yahoo دات com", "reza@yahoo.com"),
+])
+def test_written_out_addresses_are_found_as_the_address_they_spell(text, canonical):
+    assert [c for c, _ in emails(text)] == [canonical]
+
+
+def test_the_raw_sample_is_what_was_sent():
+    assert emails("write: ivan [at] mail [dot] ru, thanks") == [("ivan@mail.ru", "ivan [at] mail [dot] ru")]
+    assert emails("zhang艾特qq点com谢谢") == [("zhang@qq.com", "zhang艾特qq点com")]
+    # Invisible characters and written-out parts together still map back.
+    written = "iv\u200ban собака ma\u200cil точка ru"
+    assert emails(f"Иван: {written}") == [("ivan@mail.ru", written)]
+
+
+def test_a_written_out_and_a_plain_address_are_one_customer():
+    from pathlib import Path
+
+    from dlp_addon.engine import Engine
+    from dlp_addon.policy import load_policy
+    engine = Engine(load_policy(Path(__file__).resolve().parents[2] / "policies" / "default.yaml"), b"k" * 32)
+    inspection = engine.inspect_content("ivan [at] mail [dot] ru\nivan@mail.ru\nIVAN AT MAIL DOT RU".encode())
+    assert inspection.counts()["email"] == 1 and inspection.evidence[0].occurrences == 3
+
+
+def test_several_written_out_addresses_in_a_list():
+    text = "ivan at mail dot ru, petr at yandex dot ru; anna(at)gmail.com\nli艾特qq点com"
+    assert [c for c, _ in emails(text)] == ["ivan@mail.ru", "petr@yandex.ru", "anna@gmail.com", "li@qq.com"]
+
+
+@pytest.mark.parametrize("text", [
+    "meet me at home dot com is a site",
+    "look at example dot com",
+    "Please look at example dot com for details",
+    "contact us at example dot com",
+    "Sold at amazon.com",  # a bare "at" and a plain dot: prose, not an address
+    "we are at 5.30 pm",
+    "the cat sat at the mat",
+    "ivan at mail dot rubbish",  # no real top-level domain
+    "моя собака дома",
+    "三点半见",
+    "x ＠ y",
+    "thanks @ everyone",
+    "@media screen and (max-width: 600px)",
+])
+def test_prose_with_at_and_dot_is_not_an_address(text):
+    assert emails(text) == []
+
+
+def test_text_without_markers_is_not_rewritten():
+    from dlp_addon.detect.email import unobfuscated
+    for text in ["plain text with data and that", "aGVsbG8gd29ybGQ=", "a@b.com and c@d.org", "Привет мир"]:
+        norm = normalize(text)
+        assert unobfuscated(norm) is norm
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("иван88@xn--e1afmkfd.xn--p1ai", ["иван88@пример.рф"]),  # a Unicode local part before a punycode domain
+    ("https://deploy:token@registry.example.com/v2/", []),  # user:password in a URL
+    ("see https://example.com/a and mail bob@example.com", ["bob@example.com"]),
+])
+def test_corpus_regressions(text, expected):
+    assert [n for n, _ in emails(text)] == expected

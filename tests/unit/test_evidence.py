@@ -7,6 +7,13 @@ from dlp_addon.evidence import Hasher, mask
     ("email", "John.Doe@gmail.com", "J***@g***.com"),
     ("email", "иван@пример.рф", "и***@п***.рф"),
     ("email", "a@mail.example.co.uk", "a***@m***.co.uk"),
+    # Written out: the "@" as it was written, the domain with plain dots.
+    ("email", "ivan [at] mail [dot] ru", "i*** [at] m***.ru"),
+    ("email", "ivan собака mail точка ru", "i*** собака m***.ru"),
+    ("email", "zhang艾特qq点com", "z***艾特q***.com"),
+    ("email", "name @ domain . com", "n*** @ d***.com"),
+    ("email", "ivan@mail dot ru", "i***@m***.ru"),
+    ("email", "ahmed＠example．com", "a***@e***.com"),
     ("phone", "+86 138 0013 8000", "+86 138 **** 8000"),
     ("phone", "13800138000", "138****8000"),
     ("phone", "0086 138 0013 8000", "0086 138 **** 8000"),

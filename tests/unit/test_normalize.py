@@ -33,3 +33,22 @@ def test_every_mapped_character_is_found_by_the_fast_scan():
 
     missing = [hex(code) for code in _table() if not _MAPPABLE_RUNS.fullmatch(chr(code))]
     assert missing == []
+
+
+def test_a_longer_spelling_read_as_one_character_still_maps_back():
+    from dlp_addon.normalize import substitute
+
+    original = "iv\u200ban [at] mail [dot] ru!"
+    norm = normalize(original)
+    assert norm.text == "ivan [at] mail [dot] ru!"
+    rewritten = substitute(norm, [(4, 10, "@"), (14, 21, ".")])
+    assert rewritten.text == "ivan@mail.ru!"
+    assert rewritten.original_text(0, 12) == "iv\u200ban [at] mail [dot] ru"
+    assert rewritten.original_text(5, 9) == "mail" and rewritten.original_text(12, 13) == "!"
+
+
+def test_substitute_on_text_that_had_nothing_deleted():
+    from dlp_addon.normalize import substitute
+
+    rewritten = substitute(normalize("a (at) b.com"), [(1, 7, "@")])
+    assert rewritten.text == "a@b.com" and rewritten.original_text(0, 7) == "a (at) b.com"
