@@ -472,11 +472,11 @@ class PhoneDetector:
 
         Where it is valid in several regions, prefer the reading whose own digit grouping
         matches how it was written (exactly, then coarsely), then a region the surrounding text
-        points to (the more specific hint first), then a reading of all the digits over one that drops a trunk prefix
-        (`13128994733` is a Chinese mobile, not `1 312 899 4733` in Chicago), then a mobile
-        number (customer lists are mostly mobiles: with no other hint `0912 123 4567` is an
-        Iranian mobile rather than a landline in one Chinese city), then the policy's region
-        order. A number written the way its country writes a toll-free or premium number
+        points to (the more specific hint first), then a mobile number (customer lists are
+        mostly mobiles: with no other hint `0912 123 4567` is an Iranian mobile rather than a
+        landline in one Chinese city), then a reading of all the digits over one that drops a
+        trunk prefix or a country code (`13128994733` is a Chinese mobile, not `1 312 899 4733`
+        in Chicago), then the policy's region order. A number written the way its country writes a toll-free or premium number
         (`1-800-555-0199`, `0800 123 4567`, `8 (800) 555-35-35`) is that business number,
         whatever other country could read the same digits as a mobile."""
         best, best_rank, business_fit = None, None, _NOT_GROUPED
@@ -498,15 +498,21 @@ class PhoneDetector:
             stripped = len(digits) > len(phonenumbers.national_significant_number(reading))
             # Among hinted countries the more specific hint wins (Persian letters say Iran
             # before Arabic script says Saudi Arabia, the Emirates or Egypt).
-            rank = (fit, min(index, regions.hinted), stripped and not digits.startswith("0"),
-                    not _is_mobile(reading), index)
+            rank = (fit, min(index, regions.hinted), not _is_mobile(reading),
+                    stripped and not digits.startswith("0"), index)
             if best_rank is None or rank < best_rank:
                 best, best_rank = reading, rank
+        # A number stored without its "+", as spreadsheets and databases do (8613800138000,
+        # 79161234567), competes with the national readings: in a Russian list 79161234567
+        # is a Moscow mobile, not a landline in Nanchang.
+        stored = _valid_international(digits)
+        if stored is not None and stored.country_code in self.region_codes:
+            region = phonenumbers.region_code_for_number(stored)
+            index = regions.order.index(region) if region in regions.order else len(regions.order)
+            rank = (_NOT_GROUPED, min(index, regions.hinted), not _is_mobile(stored), True, index)
+            if best_rank is None or rank < best_rank:
+                best, best_rank = stored, rank
         if best is None:
-            # A number stored without its "+", as spreadsheets and databases do: 8613800138000.
-            number = _valid_international(digits)
-            if number and number.country_code in self.region_codes:
-                return number, False
             return None, False
         if business_fit == _GROUPED_EXACTLY and best_rank[0] != _GROUPED_EXACTLY:
             return None, False

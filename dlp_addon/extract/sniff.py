@@ -69,8 +69,11 @@ def _zip_kind(data: bytes) -> str:
             for prefix, kind in (("xl/", "xlsx"), ("word/", "docx"), ("ppt/", "pptx")):
                 if any(name.startswith(prefix) for name in names):
                     return kind
-        if "mimetype" in names and archive.getinfo("mimetype").file_size < 200:
-            mimetype = archive.read("mimetype").decode("ascii", "replace").strip()
+        info = archive.getinfo("mimetype") if "mimetype" in names else None
+        # OpenDocument stores its mimetype uncompressed; reading only such a member keeps a
+        # compressed "mimetype" (a bomb, with a lying size) from being expanded here.
+        if info is not None and info.compress_type == zipfile.ZIP_STORED and info.compress_size < 200:
+            mimetype = archive.read(info).decode("ascii", "replace").strip()
             return _OPENDOCUMENT.get(mimetype, "zip")
     except Exception:  # noqa: BLE001 - zipfile raises many kinds; the archive extractor records them
         return "zip"

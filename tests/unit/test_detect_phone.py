@@ -138,6 +138,8 @@ def test_corpus_regressions(text, expected):
 @pytest.mark.parametrize("text, field, e164", [
     ("13128994733", "phone", "+8613128994733"),  # a Chinese mobile, not Chicago with its trunk 1
     ("03 7146503", "phone", "+2037146503"),  # exact Egyptian grouping beats a coarse UAE one
+    ("79161234567", "phone", "+79161234567"),  # a Russian mobile stored without "+", not a Nanchang landline
+    ("8613800138000", "phone", "+8613800138000"),
 ])
 def test_reading_that_fits_best_wins(text, field, e164):
     assert [n for n, _ in phones(text, layout="value", field=field)] == [e164]
