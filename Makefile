@@ -8,6 +8,7 @@ PORT ?= 8080
 POLICY ?= policies/default.yaml
 STATE ?= var
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 ARGS ?=
 
 .PHONY: run test bench install clean
@@ -28,8 +29,13 @@ run: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install
-	$(BIN)/python -m tests.bench.run
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	@touch $@
+
+# BENCH_ARGS='--quick' for a short run; see README.md.
+bench: $(BIN)/.bench-installed
+	$(BIN)/python -m tests.bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

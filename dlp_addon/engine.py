@@ -14,8 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
 
+import phonenumbers
 import regex
 
+from dlp_addon.decide import certain_block
 from dlp_addon.detect.email import email_domain, find_emails
 from dlp_addon.detect.phone import PhoneDetector
 from dlp_addon.evidence import Hasher, mask
@@ -28,6 +30,7 @@ from dlp_addon.policy import Policy
 # Bodies at least this large are probed first (see Engine.probe), with this much of their start.
 PROBE_MIN_BODY = 256 * 1024
 PROBE_BYTES = 16 * 1024
+PROBE_STEPS = (1024, 4 * 1024, PROBE_BYTES)
 _SAFE_QUERY_KEY = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-[]")
 
 
@@ -56,6 +59,22 @@ class Engine:
         self._hasher = Hasher(key)
         self._phones = PhoneDetector(policy.regions)
 
+    def warm_up(self) -> None:
+        """Load and compile now what the first real request would otherwise pay for (~0.1 s):
+        the suffix list, the digit table, and each policy country's numbering plan and formats."""
+        lines = ["name,email,phone,тел,手机,هاتف"]
+        for region in self.policy.regions:
+            number = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+            if number is None:
+                continue
+            national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+            international = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+            lines.append(f"warm {region},warm.{region.lower()}@example.com,{national},{international},"
+                         f"{phonenumbers.national_significant_number(number)},۰۹۱۲")
+        text = "\n".join(lines).encode()
+        self.inspect_content(text, content_type="text/csv")
+        self.inspect_content(text, content_type="text/plain")
+
     def digest(self, kind: str, normalized: str) -> str:
         """HMAC-SHA256 hex of an identifier's canonical form, as used in `Evidence.digest`."""
         return self._hasher.digest(kind, normalized)
@@ -63,7 +82,19 @@ class Engine:
     def probe(self, request: RequestData) -> Inspection | None:
         """The inspection of the start of a large body (see `probe_request`), or None."""
         head = probe_request(request)
-        return self.inspect(head) if head is not None else None
+        return self.inspect_start(head) if head is not None else None
+
+    def inspect_start(self, head: RequestData) -> Inspection:
+        """The start of a body, read in growing steps until it is certain to block: a list
+        decides within its first kilobyte or so, and other content costs at most the whole
+        start. Each step is cut at a line break."""
+        body = head.body or b""
+        for size in PROBE_STEPS:
+            part = _cut_at_line(body, size)
+            inspection = self.inspect(replace(head, body=part))
+            if len(part) >= len(body) or certain_block(inspection, self.policy):
+                return inspection
+        return inspection
 
     def inspect(self, request: RequestData) -> Inspection:
         deadline = time.monotonic() + self.policy.limits.max_seconds
@@ -128,6 +159,14 @@ class Engine:
         )
 
 
+def merge(first: Inspection, second: Inspection) -> Inspection:
+    """Both inspections of one message together: every distinct identifier once, every problem."""
+    seen = {e.digest for e in second.evidence}
+    evidence = second.evidence + tuple(e for e in first.evidence if e.digest not in seen)
+    return replace(second, evidence=evidence, exempt=max(first.exempt, second.exempt),
+                   bytes_inspected=max(first.bytes_inspected, second.bytes_inspected))
+
+
 def probe_request(request: RequestData) -> RequestData | None:
     """The request with only the start of its large, plain body, or None where there is no such start.
 
@@ -140,12 +179,16 @@ def probe_request(request: RequestData) -> RequestData | None:
     body = request.body or b""
     if len(body) < PROBE_MIN_BODY or request.header("content-encoding").strip().lower() not in ("", "identity"):
         return None
-    head = body[:PROBE_BYTES]
-    cut = head.rfind(b"\n")
-    head = head[:cut + 1] if cut > 0 else head
+    head = _cut_at_line(body, PROBE_BYTES)
     if kind_of(head) is not None:
         return None
     return replace(request, body=head)
+
+
+def _cut_at_line(body: bytes, size: int) -> bytes:
+    head = body[:size]
+    cut = head.rfind(b"\n")
+    return head[:cut + 1] if cut > 0 and len(body) > size else head
 
 
 # Places are named after what the sender named things: file names, JSON keys, form fields,

@@ -24,7 +24,7 @@ from mitmproxy.exceptions import OptionsError
 
 from dlp_addon import websocket_close
 from dlp_addon.decide import certain_block, decide
-from dlp_addon.engine import coarse_safe_path, probe_request
+from dlp_addon.engine import coarse_safe_path, merge, probe_request
 from dlp_addon.incident import IncidentLog, Origin, build_completion, build_incident, new_incident_id, samples
 from dlp_addon.keys import load_or_create_key
 from dlp_addon.model import Inspection, Problem, RequestData, Verdict
@@ -197,9 +197,9 @@ class DlpAddon:
         inspection = await self._inspect(runtime, request)
         await self._enforce(flow, runtime, inspection, _origin(flow, "http"))
 
-    async def _inspect(self, runtime: _Runtime, request: RequestData) -> Inspection:
+    async def _inspect(self, runtime: _Runtime, request: RequestData, *, start_only: bool = False) -> Inspection:
         try:
-            inspection = await runtime.pool.inspect(request)
+            inspection = await (runtime.pool.inspect_start(request) if start_only else runtime.pool.inspect(request))
         except Exception as e:  # noqa: BLE001 - a hook that raises makes mitmproxy forward the request
             inspection = _failed_inspection(e)
         if not inspection.safe_path:
@@ -212,17 +212,18 @@ class DlpAddon:
         head = probe_request(request)
         if head is None:
             return False
-        partial = await self._inspect(runtime, head)
+        partial = await self._inspect(runtime, head, start_only=True)
         if not certain_block(partial, runtime.policy):
             return False
         incident_id = await self._enforce(flow, runtime, partial, _origin(flow, "http"), partial=True)
         if incident_id and incident_id != "unrecorded":
-            self._complete_later(runtime, request, incident_id)
+            self._complete_later(runtime, request, incident_id, partial)
         return True
 
-    def _complete_later(self, runtime: _Runtime, request: RequestData, incident_id: str) -> None:
+    def _complete_later(self, runtime: _Runtime, request: RequestData, incident_id: str, partial: Inspection) -> None:
         async def complete() -> None:
-            inspection = await self._inspect(runtime, request)
+            # A full count that ran out of time still holds what the start held.
+            inspection = merge(partial, await self._inspect(runtime, request))
             loop = asyncio.get_running_loop()
             try:
                 await loop.run_in_executor(self._recorder, _record_completion, runtime, incident_id, inspection)

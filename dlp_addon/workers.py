@@ -33,12 +33,15 @@ _engine: Engine | None = None
 def _start_worker(policy: Policy, key: bytes) -> None:
     global _engine
     _engine = Engine(policy, key)
-    # Load the suffix list, the digit table and the phone metadata now, not on a user's request.
-    _engine.inspect_content("warm-up +1 202 555 0143 a@example.com ۰۹۱۲".encode(), content_type="text/plain")
+    _engine.warm_up()
 
 
 def _inspect_request(request: RequestData) -> Inspection:
     return _engine.inspect(request)
+
+
+def _inspect_start(head: RequestData) -> Inspection:
+    return _engine.inspect_start(head)
 
 
 def _inspect_message(content: bytes, is_text: bool | None) -> Inspection:
@@ -78,6 +81,10 @@ class InspectionPool:
 
     async def inspect(self, request: RequestData) -> Inspection:
         return await self._run(_inspect_request, request)
+
+    async def inspect_start(self, head: RequestData) -> Inspection:
+        """The start of a large body (`engine.probe_request`), read until it is certain to block."""
+        return await self._run(_inspect_start, head)
 
     async def inspect_message(self, content: bytes, is_text: bool | None) -> Inspection:
         return await self._run(_inspect_message, content, is_text)

@@ -53,3 +53,21 @@ def test_places_named_after_identifiers_are_masked():
     engine = Engine(POLICY, b"k" * 32)
     inspection = engine.inspect_content(b'{"ivan@mail.ru": {"tel": "+7 912 345-67-89"}}', content_type="application/json")
     assert all("ivan@mail.ru" not in e.where for e in inspection.evidence)
+
+
+def test_the_start_is_read_in_steps_until_certain():
+    engine = Engine(POLICY, b"k" * 32)
+    partial = engine.probe(request(LIST))
+    assert partial.bytes_inspected <= 1100  # the first step, a kilobyte, already holds ten customers
+
+
+def test_merge_keeps_every_identifier_once_and_every_problem():
+    from dataclasses import replace
+    from dlp_addon.engine import merge
+    from dlp_addon.model import Problem
+    engine = Engine(POLICY, b"k" * 32)
+    first = engine.inspect(request(b"a@example.com b@example.com"))
+    second = replace(engine.inspect(request(b"b@example.com c@example.com")),
+                     problems=(Problem("timeout", "body", "inspection time limit reached"),))
+    merged = merge(first, second)
+    assert merged.counts()["email"] == 3 and [p.sub_reason for p in merged.problems] == ["timeout"]

@@ -1,0 +1,77 @@
+"""`make bench`'s building blocks on a tiny corpus: that they run and the table comes out whole.
+Structure only: no figure here is a speed, and nothing asserts one."""
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from tests.bench import corpora, engine_bench, proxy, run
+from tests.bench.corpora import KiB
+from tests.bench.report import Row, Stat, at_least_ratio, table
+
+pytestmark = pytest.mark.e2e
+
+TINY = dataclasses.replace(run.QUICK, benign_bytes=80 * KiB, list_bytes=48 * KiB, slice_bytes=32 * KiB,
+                           decision_bytes=24 * KiB, hol_bytes=32 * KiB, post_counts=((4 * KiB, 4),))
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("bench")
+    b = run.Bench(TINY, workdir, workdir / "corpora", {"engine", "naive", "decision"})
+    b.results["machine"] = run.machine()
+    b.build_corpora()
+    yield b
+    b.procs.close()
+
+
+def test_corpora_are_seeded_and_keep_their_truth(bench, tmp_path):
+    again = corpora.build(tmp_path, TINY.corpus_spec())
+    for name in ("benign", "lists", f"export_{TINY.decision_bytes}"):
+        assert [b.data for b in again.bodies(name)] == [b.data for b in bench.corpora.bodies(name)]
+    lists = bench.corpora.bodies("lists")
+    assert all(b.emails and b.phones and b.content_type for b in lists)
+    assert not any(b.emails or b.phones for b in bench.corpora.bodies("benign"))
+    kinds = {b.kind for b in corpora.slice_of(bench.corpora.bodies("benign"), TINY.slice_bytes)}
+    assert len(kinds) == TINY.slice_bytes // (16 * KiB)  # the slice cycles through the kinds
+
+
+def test_engine_naive_and_decision_fill_every_engine_row(bench):
+    slice_n = bench.results["corpora"]["slice_bodies"]
+    for name in ("benign", "lists"):
+        rows = engine_bench.engine_pass(str(bench.corpora.path(name)))["bodies"]
+        bench.results.setdefault("engine", {}).setdefault(name, []).append(run._summarise(rows, slice_n[name]))
+        naive = engine_bench.naive_pass(str(bench.corpora.path(name)), 16 * KiB)["bodies"]
+        bench.results.setdefault("naive", {}).setdefault(name, []).append(run._summarise(naive, len(naive)))
+    bench.results["decision"] = [engine_bench.decision(str(bench.corpora.path(f"export_{TINY.decision_bytes}")))]
+
+    rows = run.build_rows(bench)
+    engine_rows = [r for r in rows if r.section.startswith("Engine")]
+    assert len(engine_rows) >= 12  # one more where the engine offers a decision on the start of a body
+    assert all(r.dlp is not None and r.base is not None for r in engine_rows)
+    assert all(r.ratio is not None for r in engine_rows if r.base.median)
+    assert {r.cells()[5] for r in rows if r.target} <= {"met", "NOT MET", "not measured"}
+    text = run.render(bench, 1.0, interrupted=False)
+    assert "| measurement (DLP vs baseline) | DLP | baseline | ratio | target | result |" in text
+    assert ">= 100 MB/s" in text and ">= 500x" in text and "targets:" in text
+
+
+def test_client_and_upstream_talk_keep_alive(tmp_path):
+    procs = proxy.Processes(tmp_path)
+    try:
+        port = procs.start_upstream()
+        bodies = [("text/plain", b"x" * 1000), ("application/json", b"{}")]
+        # The sink ignores the absolute-form target, so the client can talk to it as if it were the proxy.
+        load = asyncio.run(proxy.keep_alive_load(port, port, bodies, connections=2, max_requests=20, max_seconds=10))
+        assert load.completed == 20 and load.statuses == {200: 20} and load.errors == 0
+    finally:
+        procs.close()
+
+
+def test_table_prints_ratios_and_verdicts():
+    rows = [Row("s", "faster", Stat.of([2.0, 3.0, 4.0]), Stat.of([1.0]), "MB/s", target=at_least_ratio(2)),
+            Row("s", "missing", None, Stat.of([1.0]), target=at_least_ratio(2))]
+    text = table(rows)
+    assert "| faster | 3.00 (2.00-4.00) MB/s | 1.00 MB/s | 3.00x | >= 2.00x | met |" in text
+    assert "| missing | - | 1.00 | - | >= 2.00x | not measured |" in text
