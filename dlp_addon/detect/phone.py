@@ -27,7 +27,7 @@ import phonenumbers
 import regex
 from phonenumbers import PhoneMetadata, PhoneNumberFormat
 
-from dlp_addon.detect.phone_context import field_says_phone, text_says_not_phone, text_says_phone
+from dlp_addon.detect.phone_context import field_says_phone, own_sentence, text_says_not_phone, text_says_phone
 from dlp_addon.model import PHONE, Finding, Segment
 from dlp_addon.normalize import Normalized
 
@@ -423,10 +423,11 @@ class PhoneDetector:
         if layout is not None:
             hint = _combine(hint, field_says_phone(layout.header_for(start)))
         if hint is None:
-            before = text[max(0, start - _CONTEXT_BEFORE):start]
-            if text_says_not_phone(before):
+            before = own_sentence(text[max(0, start - _CONTEXT_BEFORE):start])
+            after = text[end:end + _CONTEXT_AFTER]
+            if text_says_not_phone(before, after):
                 return False
-            if text_says_phone(before, text[end:end + _CONTEXT_AFTER]):
+            if text_says_phone(before, after):
                 return True
         return hint
 

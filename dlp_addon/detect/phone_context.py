@@ -78,9 +78,27 @@ def field_says_phone(name: str) -> bool | None:
     return None
 
 
-def text_says_not_phone(before: str) -> bool:
-    """The number is introduced as an order, invoice, account... number."""
-    return bool(_NOT_PHONE_JUST_BEFORE.search(before))
+# A unit or currency right after the number: an amount or a count, not a phone (`3174758802元`).
+_AMOUNT_JUST_AFTER = regex.compile(
+    r"^\s?(?:元|块|万|亿|人|个|次|件|円|руб|₽|р\.|тыс|млн|ريال|درهم|جنيه|تومان|ریال|دلار|₹|rs\b|usd|eur|rmb|cny|"
+    r"aed|sar|egp|irr|inr|gbp|\$|€|£|%|kg|km|mb|gb|kb|ms|sec|bytes)",
+    regex.IGNORECASE,
+)
+# A label only counts within the number's own sentence and with no other number between
+# them ("手机. 2018年营收增长28.3%，达到3174758802元" is an amount). A Latin full stop is not
+# an end: "тел." and "Tel." are abbreviations.
+_SENTENCE_END = regex.compile(r"[!?。！？;；\n\d](?=[^!?。！？;；\n\d]*$)")
+
+
+def text_says_not_phone(before: str, after: str = "") -> bool:
+    """The number is introduced as an order, invoice, account... number, or is an amount."""
+    return bool(_NOT_PHONE_JUST_BEFORE.search(before) or _AMOUNT_JUST_AFTER.match(after))
+
+
+def own_sentence(before: str) -> str:
+    """The part of the text before a number that can label it."""
+    end = _SENTENCE_END.search(before)
+    return before[end.end():] if end else before
 
 
 def text_says_phone(before: str, after: str) -> bool:

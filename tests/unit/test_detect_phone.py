@@ -155,3 +155,12 @@ def test_the_messages_own_international_numbers_choose_the_country_of_its_nation
     rows = "\n".join(f"+20 3 {n},0{3}{n}" for n in ("5815726", "8195663", "5072369"))
     found = {n for n, _ in phones("phone,alt\n" + rows.replace("0{3}", "03"))}
     assert found == {"+2035815726", "+2038195663", "+2035072369"}
+
+
+@pytest.mark.parametrize("text", [
+    "程序有关如此还有还是产品手机. 2018年营收增长28.3%，达到3174758802元。",  # a label in another sentence, an amount
+    "phone support: our revenue reached 3174758802 USD",
+    "全市人口为7350699283人",
+])
+def test_labels_do_not_reach_across_numbers_and_amounts_are_not_phones(text):
+    assert phones(text) == []
