@@ -5,11 +5,11 @@ An .xlsx, .docx or .pptx saved with a password is not a ZIP but an OLE container
 whose encryption is cheap to see: the fEncrypted flag in a .doc's File Information Block, a
 FILEPASS record in the globals of an .xls workbook, an `EncryptedSummary` stream in a .ppt.
 
-Anything else is read for the strings in its streams (WordDocument, Workbook, PowerPoint
+Legacy Excel workbooks are read cell by cell with calamine. Anything else (or a workbook
+calamine cannot read) is read for the strings in its streams (WordDocument, Workbook, PowerPoint
 Document, summary properties...): runs of 8-bit and UTF-16LE text, `binary.strings`. That is
-strings-level, not a real parse of the binary formats: text typed into a document or cell
-is found, but a phone stored as a number in an .xls cell (an IEEE double) is not, and table
-columns are lost, so bare digit runs count only with a label or phone-like siblings.
+strings-level, not a real parse of the binary formats: text typed into a document is found,
+but table columns are lost, so bare digit runs count only with a label or phone-like siblings.
 The `Package` stream of an embedded object is the embedded file itself (an .xlsx inside
 a .doc or a .docx), and is opened as content.
 """
@@ -20,6 +20,7 @@ import io
 import struct
 
 import olefile
+import python_calamine
 
 from dlp_addon.extract import content
 from dlp_addon.extract.binary import strings
@@ -45,6 +46,8 @@ def extract(data: bytes, budget: Budget, where: str, depth: int) -> None:
         if reason:
             budget.problem("encrypted", where, reason)
             return
+        if (ole.exists("Workbook") or ole.exists("Book")) and _read_legacy_workbook(data, budget, where):
+            return
         for path in ole.listdir(streams=True, storages=False):
             if not budget.take_part(where) or budget.out_of_time(where):
                 return
@@ -54,6 +57,38 @@ def extract(data: bytes, budget: Budget, where: str, depth: int) -> None:
         _corrupt(budget, where, e)
     finally:
         ole.close()
+
+
+def _read_legacy_workbook(data: bytes, budget: Budget, where: str) -> bool:
+    """A real .xls read through calamine (cells, numbers as numbers: a phone stored as a
+    number is lost at strings level); False when it cannot, and strings are read instead."""
+    from dlp_addon.extract import ooxml, xlsx  # they import this module
+
+    try:
+        workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+        for name in workbook.sheet_names:
+            if not budget.take_part(where) or budget.out_of_time(where):
+                return True
+            rows, size = [], 0
+            for row in workbook.get_sheet_by_name(name).iter_rows():
+                cells = [ooxml.one_line(xlsx.cell_text(value)) for value in row]
+                while cells and not cells[-1]:
+                    cells.pop()
+                if not cells:
+                    continue
+                line = "\t".join(cells)
+                size += len(line) + 1
+                if size > budget.decoded_room():
+                    budget.problem("too_large", f"{where}[{name}]",
+                                   f"text over the decoded-size limit ({budget.limits.max_decoded_bytes} bytes)")
+                    return True
+                rows.append((line, len(cells) - cells.count("")))
+            budget.spend_decoded(size)
+            for segment in ooxml.table_segments(rows, f"{where}[{name}]"):
+                budget.add(segment)
+    except Exception:  # noqa: BLE001 - calamine raises its own errors for what it cannot read
+        return False
+    return True
 
 
 def _encryption(ole: olefile.OleFileIO) -> str:
