@@ -93,7 +93,7 @@ class _Weak:
     end: int
     where: str
     digits: str
-    regions: _Regions
+    regions: _Regions | None  # None: not worked out yet
     groups: tuple[str, ...]
     result: Finding | None | object = _UNRESOLVED
     country_code: int = 0
@@ -362,6 +362,11 @@ class PhoneDetector:
                 # else (`13800138000 25`), so they go on to be split.
                 if _DECIMAL.match(raw) or bare.fullmatch(_NON_DIGIT.sub("", raw)) is None:
                     continue
+            if raw.isdigit():
+                # A bare run is one candidate; which countries its text points to is only
+                # worked out if it is ever validated (see _resolve).
+                self._classify(segment, norm, match.start(), match.end(), None, field_hint, layout, found, weak)
+                continue
             regions = self._preferred_regions(norm, match.start(), match.end())
             for start, end in self._spans(text, match.start(), match.end(), regions):
                 self._classify(segment, norm, start, end, regions, field_hint, layout, found, weak)
@@ -433,7 +438,8 @@ class PhoneDetector:
 
     def _resolve(self, item: _Weak) -> Finding | None:
         if item.result is _UNRESOLVED:
-            number = self._valid_local(item.digits, item.digits, item.regions, False)[0]
+            regions = item.regions or self._preferred_regions(item.norm, item.start, item.end)
+            number = self._valid_local(item.digits, item.digits, regions, False)[0]
             item.result = self._finding(number, item.norm, item.start, item.end, item.where) if number else None
             item.country_code = number.country_code if number else 0
         return item.result
