@@ -121,12 +121,14 @@ class Engine:
         normalized: list[tuple[Segment, Normalized]] = []
         for segment in extraction.segments:
             if deadline is not None and time.monotonic() > deadline:
-                problems.append(Problem("timeout", segment.where, "inspection time limit reached"))
                 break
             norm = normalize(segment.text)
             found.extend(find_emails(norm, segment.where))
             normalized.append((segment, norm))
-        found.extend(self._phones.find(normalized))
+        found.extend(self._phones.find(normalized, deadline))
+        if deadline is not None and time.monotonic() > deadline:
+            # Checked once more after the detectors: a single long text can outlast the limit.
+            problems.append(Problem("timeout", "detection", "inspection time limit reached"))
         return found, problems
 
     def _run(self, extract, deadline: float, path: str | None) -> Inspection:
@@ -152,7 +154,8 @@ class Engine:
         )
         return Inspection(
             evidence=evidence,
-            problems=tuple(extraction.problems) + tuple(problems),
+            problems=tuple(replace(p, where=safe_where(p.where), detail=safe_where(p.detail, numbers=False))
+                           for p in (*extraction.problems, *problems)),
             bytes_inspected=extraction.bytes_inspected,
             exempt=len(tally.exempt),
             safe_path=safe_path(path, found) if path is not None else "",
@@ -164,6 +167,7 @@ def merge(first: Inspection, second: Inspection) -> Inspection:
     seen = {e.digest for e in second.evidence}
     evidence = second.evidence + tuple(e for e in first.evidence if e.digest not in seen)
     return replace(second, evidence=evidence, exempt=max(first.exempt, second.exempt),
+                   problems=tuple(dict.fromkeys(first.problems + second.problems)),
                    bytes_inspected=max(first.bytes_inspected, second.bytes_inspected))
 
 
@@ -197,11 +201,16 @@ _EMAIL_IN_PLACE = regex.compile(r"[^\s\[\]:/@\\]+@[^\s\[\]:/@\\]+")
 _NUMBER_IN_PLACE = regex.compile(r"\+?\d[\d ()-]{5,}\d")
 
 
-def safe_where(where: str) -> str:
-    """A place name for the record, with anything in it that could be an identifier masked."""
+def safe_where(where: str, numbers: bool = True) -> str:
+    """A place name for the record, with anything in it that could be an identifier masked.
+    `numbers=False` for the gateway's own messages, whose numbers are sizes and limits."""
     if "@" in where:
         where = _EMAIL_IN_PLACE.sub(lambda m: mask(EMAIL, m.group()), where)
-    return _NUMBER_IN_PLACE.sub(lambda m: mask(PHONE, m.group()), where)
+    if numbers:
+        where = _NUMBER_IN_PLACE.sub(lambda m: mask(PHONE, m.group()), where)
+    # File names that were not valid UTF-8 keep their bytes as escapes, which a UTF-8
+    # incident file cannot hold.
+    return where.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 _RISKY_PATH_PART = regex.compile(r"[^/]*(?:@|%40|\d{5})[^/]*")

@@ -289,7 +289,8 @@ class DlpAddon:
             verdict, incident_id = await loop.run_in_executor(
                 self._recorder, _decide_and_record, runtime, inspection, origin, now, partial)
         except Exception as e:  # noqa: BLE001 - no record, no pass
-            logger.error("DLP: could not record a decision (%s: %s); blocking", type(e).__name__, e)
+            # The exception's message could quote content: only its kind is logged.
+            logger.error("DLP: could not record a decision (%s); blocking", type(e).__name__)
             verdict, incident_id = Verdict("block", "record_unavailable"), "unrecorded"
         if verdict.recorded:
             _annotate(flow, verdict, incident_id, inspection)

@@ -110,7 +110,8 @@ class IncidentLog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self._file = os.fdopen(fd, "a", encoding="utf-8")
+        # backslashreplace: a record must never fail to be written over one odd character.
+        self._file = os.fdopen(fd, "a", encoding="utf-8", errors="backslashreplace")
         self._lock = threading.Lock()
 
     def write(self, record: dict) -> None:

@@ -42,7 +42,9 @@ _CANDIDATE = regex.compile(
     rf"(?<![\w\p{{M}}.%+'-])"
     rf"(?P<local>{_ATEXT}+(?:[.']{_ATEXT}+)*)"
     r"@"
-    r"(?P<domain>(?:[\p{L}\p{N}](?:[\p{L}\p{N}\p{M}-]*[\p{L}\p{N}\p{M}])?\.)+"
+    # DNS bounds (labels of at most 63 characters, at most 126 of them before the TLD) keep a
+    # hostile "a.a.a.a..." from being retried at every length.
+    r"(?P<domain>(?:[\p{L}\p{N}](?:[\p{L}\p{N}\p{M}-]{0,61}[\p{L}\p{N}\p{M}])?\.){1,126}"
     r"(?:xn--[a-zA-Z0-9-]+|[\p{L}\p{M}]{2,63}))"
 )
 _ASCII_TLD_END = regex.compile(r"^[A-Za-z]+")
@@ -177,7 +179,9 @@ _DOT_WORDS = "dot|точка|نقطة|نقطه|دوت|دات"
 _SPELT_DOT = (rf"[ \t]*[\[({{<][ \t]*(?i:{_DOT_WORDS}|点|點|。|\.)[ \t]*[\])}}>][ \t]*"
               rf"|[ \t]+(?i:{_DOT_WORDS}|\.)[ \t]+")
 # Labels of a domain as the candidate pattern reads them, less the Chinese dots: `qq点com`.
-_LABEL = r"[[\p{L}\p{N}]--[点點]](?:[[\p{L}\p{N}\p{M}-]--[点點]]*[[\p{L}\p{N}\p{M}]--[点點]])?"
+# Bounded to 63 characters, the longest DNS label: a run of letters as long as the text
+# (Chinese prose has no spaces) must not be tried at every length.
+_LABEL = r"[[\p{L}\p{N}]--[点點]](?:[[\p{L}\p{N}\p{M}-]--[点點]]{0,61}[[\p{L}\p{N}\p{M}]--[点點]])?"
 _WRITTEN_DOMAIN = regex.compile(
     rf"(?P<label>{_LABEL})(?:(?P<dot>{_SPELT_DOT}|[ \t]*[点點。][ \t]*|\.)(?P<label>{_LABEL}))+",
     regex.V1)
@@ -242,10 +246,15 @@ def _marker_span(text: str, start: int, end: int, how: str) -> tuple[int, int]:
     return start, end
 
 
+_MAX_LABELS = 127  # a domain name has at most 127 labels
+# A written-out domain's longest spelling: 253 characters of name plus " dot " for each dot.
+_WRITTEN_REACH = 253 * 3
+
+
 def _labels_with_known_suffix(labels: list[str]) -> int:
     """How many leading labels make a domain with a real top-level domain (`mail dot ru dot
     Then` is `mail.ru`); 0 when none do."""
-    for count in range(len(labels), 1, -1):
+    for count in range(min(len(labels), _MAX_LABELS), 1, -1):
         if _trim_domain(".".join(labels[:count])) is not None:
             return count
     return 0
@@ -272,7 +281,8 @@ def _written_out_edits(text: str) -> list[tuple[int, int, str]]:
     for found in _at_markers(text):
         how = found[2]
         start, end = _marker_span(text, *found)
-        domain = _WRITTEN_DOMAIN.match(text, end) if start >= done else None
+        # Bounded: a domain is at most 253 characters, however it is spelt out around it.
+        domain = _WRITTEN_DOMAIN.match(text, end, min(len(text), end + _WRITTEN_REACH)) if start >= done else None
         if domain is None or (how == "plain" and not _spelt(text, domain.spans("dot"))):
             continue  # a plain address: the candidate pattern reads it as it is
         kept = _labels_with_known_suffix(domain.captures("label"))
@@ -306,7 +316,7 @@ def split_written(raw: str) -> tuple[str, str, str] | None:
     text = normalize(raw).text
     for found in _at_markers(text):
         start, end = _marker_span(text, *found)
-        domain = _WRITTEN_DOMAIN.match(text, end)
+        domain = _WRITTEN_DOMAIN.match(text, end, min(len(text), end + _WRITTEN_REACH))
         if start > 0 and domain is not None:
             return text[:start], text[start:end], ".".join(domain.captures("label"))
     return None

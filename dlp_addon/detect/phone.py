@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ _BRACKETED_TRUNK = regex.compile(r"(?<=\d)\s?\(0\)")
 _WHITESPACE = regex.compile(r"\s+")
 _RULE_PUNCTUATION = regex.compile(r"\\1|[\s()\-./]")
 _MIN_DIGITS, _MAX_DIGITS = 7, 15
+_MAX_GROUPS = 6
 
 # A script around a number, or the script of its digits, makes its countries' numbering plans
 # the first guess: 021 5310 5961 in Persian digits is Tehran, in ASCII next to Chinese Shanghai.
@@ -66,6 +68,7 @@ _SCRIPT_HINTS = (
 GROUP_MIN_SIZE = 3
 GROUP_MIN_VALID_SHARE = 0.8
 _GROUP_SAMPLE = 40
+_CLOCK_EVERY = 4096  # candidates between looks at the inspection deadline
 # What may surround a list item in its cell: quotes, brackets, spaces.
 _CELL_PADDING = " \t\r\"'[](){}<>;"
 _CONTEXT_BEFORE, _CONTEXT_AFTER = 32, 16
@@ -322,15 +325,21 @@ class PhoneDetector:
         self._document = _Regions(self.regions, 0)
         self._written_countries: tuple[str, ...] = ()
         self._rejected: Counter[str] = Counter()
+        self._deadline: float | None = None
         self._bare_plausible = _bare_plausibility(self.regions)
 
-    def find(self, segments: Iterable[tuple[Segment, Normalized]]) -> list[Finding]:
+    def find(self, segments: Iterable[tuple[Segment, Normalized]], deadline: float | None = None) -> list[Finding]:
+        """Every phone number in the segments; past `deadline` (time.monotonic) it stops and
+        returns what it found so far (the caller records the timeout)."""
         found: list[Finding] = []
         weak: list[_Weak] = []
         segments = list(segments)
         self._document = self._document_regions(segments)
         self._rejected: Counter[str] = Counter()
+        self._deadline = deadline
         for segment, norm in segments:
+            if self._late():
+                break
             self._scan_segment(segment, norm, found, weak)
         found.extend(self._believed_by_siblings(weak))
         return found
@@ -345,7 +354,9 @@ class PhoneDetector:
         bare = self._bare_plausible
         rejected: list[tuple[int, int]] = []
         weak_before = len(weak)
-        for match in matches:
+        for count, match in enumerate(matches):
+            if count % _CLOCK_EVERY == 0 and count and self._late():
+                break
             raw = match.group()
             # Most digit runs in ordinary traffic are bare (timestamps, ids, counters) and fit
             # no numbering plan of the policy's countries: one compiled check rejects them
@@ -412,6 +423,9 @@ class PhoneDetector:
         else:
             # Validated later, and only if its siblings are worth looking at.
             weak.append(weak_candidate)
+
+    def _late(self) -> bool:
+        return self._deadline is not None and time.monotonic() > self._deadline
 
     @staticmethod
     def _groups(segment: Segment, text: str, start: int, end: int, layout) -> tuple[str, ...]:
@@ -548,14 +562,19 @@ class PhoneDetector:
             pieces.append((position, start + gap.start()))
             position = start + gap.end()
         pieces.append((position, end))
+        piece_digits = [_NON_DIGIT.sub("", text[a:b]) for a, b in pieces]
         out, i = [], 0
         while i < len(pieces):
-            best = None
-            for j in range(i, len(pieces)):
-                window = text[pieces[i][0]:pieces[j][1]]
-                if len(_NON_DIGIT.sub("", window)) > _MAX_DIGITS + 2:
+            best, digits = None, ""
+            # A written number has at most a handful of groups (`8 912 345 67 89`).
+            for j in range(i, min(len(pieces), i + _MAX_GROUPS)):
+                digits += piece_digits[j]
+                if len(digits) > _MAX_DIGITS + 2:
                     break
-                if self._any_valid(window, regions):
+                # The compiled check first: `1 1 1 1 ...` must not cost a validation per window.
+                if len(digits) < _MIN_DIGITS or self._bare_plausible.fullmatch(digits) is None:
+                    continue
+                if self._any_valid(text[pieces[i][0]:pieces[j][1]], regions):
                     best = j
             if best is None:
                 i += 1

@@ -51,6 +51,11 @@ def extract_zip(data: bytes, budget: Budget, where: str, depth: int) -> None:
         # Without its central directory an archive still holds its stored members as they are.
         binary.extract(data, budget, where)
         return
+    # Bytes the central directory does not account for (data appended to the archive, or
+    # slipped between members, or a member whose listed size is 0) are still bytes that left:
+    # the archive's own readable strings are read too. Compressed members are noise there,
+    # and what is found twice counts once.
+    binary.extract(data, budget, f"{where}:raw")
     for info in members:
         if budget.out_of_time(where) or not budget.take_part(where):
             return
@@ -93,6 +98,7 @@ def extract_tar(data: bytes, budget: Budget, where: str, depth: int) -> None:
         budget.problem("corrupt", where, f"TAR archive does not open ({type(e).__name__}); its strings were read")
         binary.extract(data, budget, where)
         return
+    expected = 0  # where the next header should start, were every block a member's
     while True:
         if budget.out_of_time(where):
             return
@@ -103,6 +109,12 @@ def extract_tar(data: bytes, budget: Budget, where: str, depth: int) -> None:
             return
         if member is None:
             break
+        if member.offset > expected and data[expected:member.offset].strip(b"\0"):
+            # ignore_zeros skips blocks that are no header without a word: data slipped
+            # between members is read as it is.
+            budget.problem("corrupt", where, "TAR archive holds data between its members; its strings were read")
+            binary.extract(data[expected:member.offset], budget, f"{where}:gap")
+        expected = member.offset_data + -(-member.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
         # Every header costs a parse and stays in tarfile's member list, directories too.
         if not budget.take_part(where):
             return
@@ -128,6 +140,9 @@ def extract_tar(data: bytes, budget: Budget, where: str, depth: int) -> None:
                 continue
         if not budget.decoded_room():
             return
+    if archive.offset > expected and data[expected:archive.offset].strip(b"\0"):
+        budget.problem("corrupt", where, "TAR archive holds data after its last member; its strings were read")
+        binary.extract(data[expected:archive.offset], budget, f"{where}:gap")
     # Past the last header tarfile could read: a truncated header, or anything but padding.
     if data[archive.offset:].strip(b"\0"):
         _unread(data, archive.offset, budget, where, "TAR archive ends in data that is not a member")
@@ -179,6 +194,9 @@ def _compressed(stream, kind: str, data: bytes, budget: Budget, where: str, dept
         return
     # One layer, already counted by open_content: a compressed file is not a container.
     _inspect(decoded, error, budget, f"{kind} file", where, depth)
+    if error:
+        # What follows the broken part (data appended to the compressed stream) is read as it is.
+        binary.extract(data, budget, f"{where}:raw")
 
 
 def _cap(budget: Budget, compressed: int) -> tuple[int, str]:

@@ -20,6 +20,11 @@ _JSON_TYPES = ("application/json", "text/json", "application/x-ndjson", "applica
 _CHECK_EVERY = 4096
 
 
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs: `json.loads` would keep only the last of
+    repeated keys, and fifty `"e": "..."` pairs in one object are fifty addresses."""
+
+
 def is_json_type(mime: str) -> bool:
     return mime in _JSON_TYPES or mime.endswith("+json")
 
@@ -31,12 +36,12 @@ def looks_like(text: str) -> bool:
 
 def _documents(text: str) -> list | None:
     try:
-        return [json.loads(text)]
+        return [json.loads(text, object_pairs_hook=_Pairs)]
     except ValueError:
         pass
     lines = [line.strip().lstrip("\x1e") for line in text.splitlines()]
     try:
-        return [json.loads(line) for line in lines if line]
+        return [json.loads(line, object_pairs_hook=_Pairs) for line in lines if line]
     except ValueError:
         return None
 
@@ -67,8 +72,8 @@ def _walk(document, budget: Budget, where: str, root: str, depth: int) -> None:
         seen += 1
         if seen % _CHECK_EVERY == 0 and budget.out_of_time(where):
             return
-        if isinstance(value, dict):
-            items = list(value.items())
+        if isinstance(value, _Pairs):
+            items = value
             for name, child in reversed(items):
                 stack.append((child, f"{path}.{name}", f"{group}.{name}", name))
             for name, _ in items:

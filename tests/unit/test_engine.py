@@ -71,3 +71,28 @@ def test_merge_keeps_every_identifier_once_and_every_problem():
                      problems=(Problem("timeout", "body", "inspection time limit reached"),))
     merged = merge(first, second)
     assert merged.counts()["email"] == 3 and [p.sub_reason for p in merged.problems] == ["timeout"]
+
+
+def test_problem_places_are_masked_and_writable():
+    import io
+    import zipfile
+    from dlp_addon.extract import archive  # noqa: F401 - the zip extractor is registered on first use
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("john.doe@gmail.com +1 202 555 0143.csv", b"x")
+    data = bytearray(buffer.getvalue())
+    for offset in (6, data.rfind(b"PK\x01\x02") + 8):  # mark the member encrypted in both headers
+        data[offset] |= 1
+    inspection = Engine(POLICY, b"k" * 32).inspect_content(bytes(data))
+    [problem] = [p for p in inspection.problems if p.sub_reason == "encrypted"]
+    assert "john.doe" not in problem.where and "202 555 0143" not in problem.where
+    from dlp_addon.engine import safe_where
+    assert safe_where("body:tar[caf\udce9.csv]").encode("utf-8")  # an undecodable name stays writable
+
+
+def test_a_detector_that_outlasts_the_deadline_is_a_timeout():
+    from dlp_addon.policy import Limits
+    from dataclasses import replace
+    engine = Engine(replace(POLICY, limits=Limits(max_seconds=0.001)), b"k" * 32)
+    inspection = engine.inspect_content(b"12 " * 60000, content_type="text/plain")
+    assert "timeout" in [p.sub_reason for p in inspection.problems]

@@ -249,3 +249,29 @@ def test_a_real_picture_yields_no_identifiers_but_a_list_behind_a_picture_header
 def test_deadline_is_a_timeout_problem():
     extraction = extract_content(b"a@example.com", LIMITS, deadline=0.0)
     assert reasons(extraction) == ["timeout"]
+
+
+def test_json_repeated_keys_are_all_read():
+    body = "{" + ", ".join(f'"e": "user{i}@example.com"' for i in range(50)) + "}"
+    assert texts(extract_content(body.encode(), LIMITS, content_type="application/json")).count("@") == 50
+
+
+def test_data_hidden_around_archives_is_read():
+    import io
+    import tarfile
+    import zipfile
+    rows = "".join(f"c{i}@example.com\n" for i in range(20)).encode()
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    assert "c19@example.com" in texts(extract_content(zipped.getvalue() + rows, LIMITS))
+    assert "c19@example.com" in texts(extract_content(gzip.compress(b"hello") + rows, LIMITS))
+    tarred = io.BytesIO()
+    with tarfile.open(fileobj=tarred, mode="w") as archive:
+        info = tarfile.TarInfo("a.txt")
+        info.size = 5
+        archive.addfile(info, io.BytesIO(b"hello"))
+    raw = tarred.getvalue()
+    padded = rows + b"\0" * (-len(rows) % 512)
+    extraction = extract_content(raw[:1024] + padded + raw[1024:], LIMITS)
+    assert "c19@example.com" in texts(extraction) and "corrupt" in reasons(extraction)
