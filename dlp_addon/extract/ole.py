@@ -24,7 +24,7 @@ import python_calamine
 
 from dlp_addon.extract import content
 from dlp_addon.extract.binary import strings
-from dlp_addon.extract.budget import Budget
+from dlp_addon.extract.budget import Budget, OverBudget
 from dlp_addon.model import Segment
 
 _FIB_FLAGS = struct.Struct("<H")
@@ -62,30 +62,16 @@ def extract(data: bytes, budget: Budget, where: str, depth: int) -> None:
 def _read_legacy_workbook(data: bytes, budget: Budget, where: str) -> bool:
     """A real .xls read through calamine (cells, numbers as numbers: a phone stored as a
     number is lost at strings level); False when it cannot, and strings are read instead."""
-    from dlp_addon.extract import ooxml, xlsx  # they import this module
+    from dlp_addon.extract import xlsx  # it imports this module
 
     try:
         workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
         for name in workbook.sheet_names:
             if not budget.take_part(where) or budget.out_of_time(where):
                 return True
-            rows, size = [], 0
-            for row in workbook.get_sheet_by_name(name).iter_rows():
-                cells = [ooxml.one_line(xlsx.cell_text(value)) for value in row]
-                while cells and not cells[-1]:
-                    cells.pop()
-                if not cells:
-                    continue
-                line = "\t".join(cells)
-                size += len(line) + 1
-                if size > budget.decoded_room():
-                    budget.problem("too_large", f"{where}[{name}]",
-                                   f"text over the decoded-size limit ({budget.limits.max_decoded_bytes} bytes)")
-                    return True
-                rows.append((line, len(cells) - cells.count("")))
-            budget.spend_decoded(size)
-            for segment in ooxml.table_segments(rows, f"{where}[{name}]"):
-                budget.add(segment)
+            xlsx.add_table(workbook.get_sheet_by_name(name).iter_rows(), budget, f"{where}[{name}]")
+    except OverBudget:
+        return True
     except Exception:  # noqa: BLE001 - calamine raises its own errors for what it cannot read
         return False
     return True

@@ -107,12 +107,17 @@ def _read_binary_parts(archive: ooxml.Archive) -> None:
 def _read_sheet(sheet, budget: Budget, where: str) -> None:
     """One segment, `where[sheet title]`. Rows are joined here rather than through PartText:
     openpyxl is slow enough per cell on its own."""
-    place = f"{where}[{sheet.title}]"
+    sheet.reset_dimensions()
+    add_table(sheet.iter_rows(values_only=True), budget, f"{where}[{sheet.title}]")
+
+
+def add_table(rows_of_values, budget: Budget, place: str) -> None:
+    """A sheet's rows of cell values as TAB-separated lines (see ooxml.table_segments), within
+    the budget: raises OverBudget, with the problem recorded, past the decoded-size room."""
     rows: list[tuple[str, int]] = []
     size, room = 0, budget.decoded_room()
-    sheet.reset_dimensions()
     try:
-        for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+        for number, row in enumerate(rows_of_values, start=1):
             if number % _ROWS_BETWEEN_CLOCK_CHECKS == 0 and budget.out_of_time(place):
                 break
             cells = [ooxml.one_line(cell_text(value)) for value in row]
