@@ -357,7 +357,8 @@ class Leak:
         return len(self.body) + (len(self.request.path) if self.request else 0)
 
 
-_COLUMNS = {
+# Column headers of a customer export in each market (also used by tests/bench).
+COLUMNS = {
     "en_US": ("id", "name", "email", "phone", "city", "created"),
     "en_GB": ("Customer ID", "Name", "Email", "Mobile", "Town", "Signed up"),
     "en_IN": ("Cust ID", "Name", "Email ID", "Mobile No", "City", "Reg Date"),
@@ -376,7 +377,7 @@ def _row(c: Customer) -> tuple:
 
 
 def _table(rows: list[Customer], locale: str, rng: random.Random, delimiter: str = ",", newline: str = "\n") -> str:
-    header = _COLUMNS[locale]
+    header = COLUMNS[locale]
     # id, name, email, phone, city, created; exports differ in which field follows the phone,
     # and a numeric one (the date) right after it is a case of its own for the detector.
     order = rng.choice(((0, 1, 2, 3, 4, 5), (0, 1, 3, 2, 4, 5), (0, 1, 2, 4, 3, 5)))
@@ -424,7 +425,7 @@ def _html_escape(text: str) -> str:
 
 
 def _html_table(rows: list[Customer], locale: str, rng: random.Random) -> str:
-    header = _COLUMNS[locale]
+    header = COLUMNS[locale]
     rtl = ' dir="rtl"' if locale.startswith(("ar", "fa")) else ""
     lang = locale.split("_")[0]
     parts = [f'<!DOCTYPE html>\n<html lang="{lang}"{rtl}><head><meta charset="utf-8"><title>export</title>'
