@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from dlp_addon.model import Inspection, RuleHit, Verdict
-from dlp_addon.policy import SEVERITY, Policy
+from dlp_addon.policy import SEVERITY, Policy, Rule
 
 
 def decide(inspection: Inspection, policy: Policy, window_counts: Mapping[str, int] | None = None) -> Verdict:
@@ -21,7 +21,7 @@ def decide(inspection: Inspection, policy: Policy, window_counts: Mapping[str, i
     window_counts = dict(window_counts or {})
     hits: list[RuleHit] = []
     for rule in policy.request_rules:
-        count = sum(counts.get(kind, 0) for kind in rule.kinds)
+        count = _counted(rule, counts)
         if count >= rule.threshold:
             hits.append(RuleHit(rule.name, rule.action, "request", count, rule.threshold))
     for rule in policy.user_rules:
@@ -49,5 +49,9 @@ def certain_block(partial: Inspection, policy: Policy) -> bool:
     if policy.monitor:
         return False
     counts = partial.counts()
-    return any(rule.action == "block" and sum(counts.get(k, 0) for k in rule.kinds) >= rule.threshold
-               for rule in policy.request_rules)
+    return any(rule.action == "block" and _counted(rule, counts) >= rule.threshold for rule in policy.request_rules)
+
+
+def _counted(rule: Rule, counts: Mapping[str, int]) -> int:
+    """The distinct identifiers of the kinds a rule counts."""
+    return sum(counts.get(kind, 0) for kind in rule.kinds)

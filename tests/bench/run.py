@@ -117,18 +117,8 @@ class Bench:
         return name in self.only
 
     def section(self, name: str, fn) -> None:
-        if not self.wants(name):
-            return
-        start = time.perf_counter()
-        log(f"{name} ...")
-        try:
-            fn()
-            log(f"{name} done in {time.perf_counter() - start:.0f} s")
-        except KeyboardInterrupt:
-            raise
-        except Exception as e:  # noqa: BLE001 - one broken section must not cost the others
-            self.errors[name] = f"{type(e).__name__}: {e}"
-            log(f"{name} FAILED: {e}\n{traceback.format_exc()}")
+        if self.wants(name):
+            self.section_inline(name, fn)
 
     # -- corpora -----------------------------------------------------------------------------
 
@@ -280,7 +270,7 @@ class Bench:
             log(f"{name} done in {time.perf_counter() - start:.0f} s")
         except KeyboardInterrupt:
             raise
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - one broken section must not cost the others
             self.errors[name] = f"{type(e).__name__}: {e}"
             log(f"{name} FAILED: {e}\n{traceback.format_exc()}")
 
