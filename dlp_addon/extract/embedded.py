@@ -37,6 +37,7 @@ _HEAD = 512  # base64 characters decoded first: 384 bytes show any container's m
 _SMALLEST_FILE = 64  # decoded bytes: anything shorter is a token, a hash or a few words
 _LEGACY_TEXT_MIN = 256  # below this, charset statistics cannot tell text from random bytes
 _CHECK_EVERY = 256
+_REGIONS_FROM = 4096  # characters: shorter texts are decoded whole
 # A JWT's header only says how the token is signed; its payload is opened like any JSON.
 _JOSE_HEADER = (b'{"alg"', b'{"typ"', b'{"kid"', b'{"enc"')
 
@@ -82,6 +83,8 @@ def extract(text: str, budget: Budget, *, where: str, field: str = "", group: st
 
 def _unescape(text: str) -> tuple[str, str] | None:
     """The text with every kind of escape it holds undone, and their names; None if it has none."""
+    if len(text) >= _REGIONS_FROM and not _has_references(text) and not _has_quoted_printable(text):
+        text = _escaped_regions(text)
     names = []
     for name, present, decode in _TEXTUAL:
         if present(text):
@@ -90,6 +93,26 @@ def _unescape(text: str) -> tuple[str, str] | None:
                 text = decoded
                 names.append(name)
     return (text, "+".join(names)) if names else None
+
+
+def _escaped_regions(text: str) -> str:
+    """Only the parts of a long text that hold percent or `\\u` escapes, one per line: the
+    rest was read already as the original. A part is its line, or in a line of query
+    parameters (`a=1&dl=https%3A%2F%2F...`) its parameter, so the decoded copy of a beacon
+    log is its few encoded URLs rather than all of it again. The first line stays, since it
+    may be the header that labels a table's columns."""
+    lines = text.splitlines()
+    parts = lines[:1]
+    for line in lines[1:] if len(lines) > 1 else ():
+        if "%" not in line and "\\u" not in line:
+            continue
+        if "&" in line and "=" in line:
+            parts.extend(pair for pair in line.split("&") if "%" in pair or "\\u" in pair)
+        else:
+            parts.append(line)
+    if len(lines) == 1 and "&" in text and "=" in text:
+        parts = [pair for pair in text.split("&") if "%" in pair or "\\u" in pair]
+    return "\n".join(parts)
 
 
 def _has_references(text: str) -> bool:

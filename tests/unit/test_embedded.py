@@ -173,6 +173,21 @@ def test_percent_encoding_inside_text():
     assert "body:percent:text" in places(body.encode(), "text/plain")
 
 
+def test_a_long_log_decodes_only_its_encoded_parts_and_finds_them_all():
+    # A beacon log: thousands of plain parameters, a few encoded ones. Only the encoded parameters
+    # (and lines without parameters) are decoded again, and nothing they hide is lost.
+    filler = "&".join(f"p{i}={i * 7919}" for i in range(40))
+    lines = [f"v=2&{filler}&dl=https%3A%2F%2Fshop.example.com%2Fp%2F{i}" for i in range(200)]
+    lines[50] = f"v=2&{filler}&uid={EMAILS[0].replace('@', '%40')}&x=1"
+    lines[120] = f"note%3A%20write%20to%20{EMAILS[1].replace('@', '%40')}%20or%20call%20%2B7%20912%20345-67-01"
+    lines[180] = f"v=2&tel=%2B7%20912%20345-67-02&{filler}"
+    body = "\n".join(lines).encode()
+    assert counts(body, "text/plain") == {"email": 2, "phone": 2}
+    decoded = [s for s in extract_content(body, LIMITS, content_type="text/plain").segments
+               if s.where == "body:percent:text"]
+    assert len(decoded) == 1 and len(decoded[0].text) < len(body) / 10
+
+
 def test_percent_encoding_inside_a_json_value():
     body = json.dumps({"note": " ".join(e.replace("@", "%40") for e in EMAILS)}).encode()
     assert counts(body, "application/json")["email"] == 12
