@@ -19,6 +19,7 @@ import regex
 
 from dlp_addon.decide import certain_block
 from dlp_addon.detect.email import email_domain, find_emails
+from dlp_addon.detect import phone
 from dlp_addon.detect.phone import PhoneDetector
 from dlp_addon.evidence import Hasher, mask
 from dlp_addon.extract import Extraction, extract_content, extract_request
@@ -71,6 +72,7 @@ class Engine:
             international = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
             lines.append(f"warm {region},warm.{region.lower()}@example.com,{national},{international},"
                          f"{phonenumbers.national_significant_number(number)},۰۹۱۲")
+        phone.warm_up(self.policy.regions)
         text = "\n".join(lines).encode()
         self.inspect_content(text, content_type="text/csv")
         self.inspect_content(text, content_type="text/plain")

@@ -135,8 +135,32 @@ def _plausibility(region: str) -> tuple:
     metadata = PhoneMetadata.metadata_for_region(region)
     general = metadata.general_desc
     lengths = frozenset(general.possible_length or ())
-    prefix = regex.compile(metadata.national_prefix_for_parsing) if metadata.national_prefix_for_parsing else None
-    return regex.compile(general.national_number_pattern), lengths, prefix
+    prefix = metadata.national_prefix_for_parsing
+    return _compile(general.national_number_pattern), lengths, _compile(prefix) if prefix else None
+
+
+def _compile(pattern: str):
+    """libphonenumber's patterns compiled by the stdlib engine, which matches these small
+    patterns faster than `regex`; `regex` for any it cannot read."""
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return regex.compile(pattern)
+
+
+def warm_up(regions: Sequence[str]) -> None:
+    """Compile now what a first number from anywhere would otherwise pay for mid-request:
+    every country's general pattern (for numbers after "+"), the policy countries' formats,
+    and the bare check for every length a digit run can have."""
+    for codes in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.values():
+        for region in codes:
+            if PhoneMetadata.metadata_for_region(region) is not None:
+                _plausibility(region)
+    for region in regions:
+        _compiled_formats(region)
+    bare = _bare_plausibility(tuple(regions))
+    for size in range(_MIN_DIGITS, _MAX_DIGITS + 3):
+        bare.fullmatch("0" * size)
 
 
 def _fits(national: str, pattern, lengths) -> bool:
@@ -215,13 +239,8 @@ class _ByLength:
         chosen = [a for a, lengths in self._alternatives if lengths is None or size in lengths]
         if not chosen:
             return None
-        pattern = "|".join(f"(?:{a})" for a in chosen)
-        try:
-            # The stdlib engine runs this big alternation about 4x faster than `regex`, and
-            # libphonenumber's patterns are within its syntax.
-            return re.compile(pattern)
-        except re.error:
-            return regex.compile(pattern)
+        # The stdlib engine runs this big alternation about 4x faster than `regex`.
+        return _compile("|".join(f"(?:{a})" for a in chosen))
 
 
 def _plausible_international(digits: str) -> bool:
@@ -281,8 +300,8 @@ def _compiled_formats(region: str) -> tuple:
     if metadata is None:
         return (None, ())
     formats = tuple(
-        (regex.compile(f.leading_digits_pattern[-1]) if f.leading_digits_pattern else None,
-         regex.compile(f.pattern), f)
+        (_compile(f.leading_digits_pattern[-1]) if f.leading_digits_pattern else None,
+         _compile(f.pattern), f)
         for f in metadata.number_format
     )
     return metadata, formats
