@@ -447,11 +447,33 @@ class PhoneDetector:
             regions = self._preferred_regions(norm, match.start(), match.end())
             for start, end in self._spans(text, match.start(), match.end(), regions):
                 self._classify(segment, norm, start, end, regions, field_hint, layout, found, weak)
-        # Only columns that have candidates need to know how many members failed.
-        if len(weak) > weak_before or segment.layout != "text":
+        if segment.layout != "text":
+            # A value's group spans many segments: its members are only known at the end.
             for start, end in rejected:
                 for group in self._groups(segment, text, start, end, layout):
                     self._rejected[group] += 1
+        elif len(weak) > weak_before:
+            self._count_rejected(segment, text, layout, weak[weak_before:], rejected)
+
+    def _count_rejected(self, segment: Segment, text: str, layout, weak: list[_Weak],
+                        rejected: list[tuple[int, int]]) -> None:
+        """How many members of this text's columns fit no numbering plan, as far as that can
+        still matter: a column with fewer than GROUP_MIN_SIZE candidates is no list however
+        many members failed, and one whose failures already outnumber a fifth of its
+        candidates cannot reach GROUP_MIN_VALID_SHARE. A table of counters stops costing
+        anything once each of its columns is out."""
+        candidates = Counter(group for item in weak for group in item.groups)
+        room = {group: n * (1 - GROUP_MIN_VALID_SHARE) / GROUP_MIN_VALID_SHARE
+                for group, n in candidates.items() if n >= GROUP_MIN_SIZE}
+        counts = self._rejected
+        for start, end in rejected:
+            if not room:
+                return
+            for group in self._groups(segment, text, start, end, layout):
+                if group in room:
+                    counts[group] += 1
+                    if counts[group] > room[group]:
+                        del room[group]
 
     def _classify(self, segment, norm, start, end, regions, field_hint, layout, found, weak) -> None:
         text = norm.text
