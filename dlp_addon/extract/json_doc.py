@@ -10,6 +10,7 @@ one group, so a column of digit-only numbers is judged as a column. Newline-deli
 from __future__ import annotations
 
 import json
+import re
 
 from dlp_addon.extract import content
 from dlp_addon.extract.budget import Budget
@@ -18,6 +19,9 @@ from dlp_addon.model import Segment
 _JSON_TYPES = ("application/json", "text/json", "application/x-ndjson", "application/ndjson",
                "application/jsonl", "application/x-jsonlines", "application/json-seq")
 _CHECK_EVERY = 4096
+_SMALLEST_NUMBER = 10 ** 6  # a phone number has at least seven digits
+# A key is read like a value when it could be an identifier itself ({"john@x.com": ...}).
+_KEY_WORTH_READING = re.compile(r"[@\d]").search
 
 
 class _Pairs(list):
@@ -64,27 +68,31 @@ def extract(text: str, budget: Budget, where: str, depth: int) -> bool:
 
 
 def _walk(document, budget: Budget, where: str, root: str, depth: int) -> None:
-    # An explicit stack: nesting that json.loads accepted must not overflow Python's.
-    stack = [(document, root, "$" if root == "$" else "$[*]", "")]
+    # An explicit stack: nesting that json.loads accepted must not overflow Python's. A value's
+    # path is its parent's plus one step, joined only for values that are read.
+    stack = [(document, root, "", "$" if root == "$" else "$[*]", "")]
     seen = 0
     while stack:
-        value, path, group, key = stack.pop()
+        value, parent, step, group, key = stack.pop()
         seen += 1
         if seen % _CHECK_EVERY == 0 and budget.out_of_time(where):
             return
-        if isinstance(value, _Pairs):
-            items = value
-            for name, child in reversed(items):
-                stack.append((child, f"{path}.{name}", f"{group}.{name}", name))
-            for name, _ in items:
-                if "@" in name or any(c.isdigit() for c in name):
-                    budget.add(Segment(name, f"{where}:{path}:key", "", f"{where}:{group}:keys", "value"))
-        elif isinstance(value, list):
-            for index in range(len(value) - 1, -1, -1):
-                stack.append((value[index], f"{path}[{index}]", f"{group}[*]", key))
+        if isinstance(value, int):
+            # Shorter than any phone number (and a bool is an int too): nothing to read.
+            if not isinstance(value, bool) and not -_SMALLEST_NUMBER < value < _SMALLEST_NUMBER:
+                budget.add(Segment(str(value), f"{where}:{parent}{step}", key, f"{where}:{group}", "value"))
         elif isinstance(value, str):
-            content.add_value(value, budget, where=f"{where}:{path}", field=key, group=f"{where}:{group}",
+            content.add_value(value, budget, where=f"{where}:{parent}{step}", field=key, group=f"{where}:{group}",
                               depth=depth)
-        elif isinstance(value, int) and not isinstance(value, bool):
-            budget.add(Segment(str(value), f"{where}:{path}", key, f"{where}:{group}", "value"))
-
+        elif isinstance(value, _Pairs):
+            path = parent + step
+            for name, child in reversed(value):
+                stack.append((child, path, "." + name, f"{group}.{name}", name))
+            for name, _ in value:
+                if _KEY_WORTH_READING(name):
+                    budget.add(Segment(name, f"{where}:{path}.{name}:key", "", f"{where}:{group}.{name}:keys",
+                                       "value"))
+        elif isinstance(value, list):
+            path, item_group = parent + step, group + "[*]"
+            for index in range(len(value) - 1, -1, -1):
+                stack.append((value[index], path, f"[{index}]", item_group, key))
