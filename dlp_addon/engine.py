@@ -1,6 +1,7 @@
 """The inspection engine: one message in, one privacy-safe `Inspection` out.
 
-    extract (decode, split into segments) -> normalize -> detect -> dedupe, exempt, hash, mask
+    gate (raw bytes) -> extract (decode, split into segments) -> normalize -> detect
+    -> dedupe, exempt, hash, mask
 
 It is plain Python with no mitmproxy import, so the proxy's worker processes, `dlp scan` and
 the tests run exactly the same code. Plain-text identifiers exist only inside `inspect`; what
@@ -17,6 +18,7 @@ from urllib.parse import unquote
 import phonenumbers
 import regex
 
+from dlp_addon import gate
 from dlp_addon.decide import certain_block
 from dlp_addon.detect.email import email_domain, find_emails
 from dlp_addon.detect import phone
@@ -99,6 +101,8 @@ class Engine:
         return inspection
 
     def inspect(self, request: RequestData) -> Inspection:
+        if gate.quiet(request, self.policy.limits.max_body_bytes):
+            return Inspection(bytes_inspected=len(request.body or b""), safe_path=safe_path(request.path, ()))
         deadline = time.monotonic() + self.policy.limits.max_seconds
         return self._run(lambda: extract_request(request, self.policy.limits, deadline), deadline,
                          request.path)

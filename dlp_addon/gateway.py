@@ -22,7 +22,7 @@ from pathlib import Path
 from mitmproxy import ctx, http
 from mitmproxy.exceptions import OptionsError
 
-from dlp_addon import websocket_close
+from dlp_addon import gate, websocket_close
 from dlp_addon.decide import certain_block, decide
 from dlp_addon.engine import coarse_safe_path, merge, probe_request
 from dlp_addon.incident import IncidentLog, Origin, build_completion, build_incident, new_incident_id, samples
@@ -53,6 +53,7 @@ OPTIONS = {
 }
 
 _MARKS = {"block": ":no_entry:", "log": ":warning:"}
+_GATE_ON_LOOP = 64 * 1024  # bytes: the gate's scans take well under a millisecond at this size
 _STREAMING_REFUSED = ("stream_large_bodies is set: streamed bodies are forwarded before they can be inspected. "
                       "Unset it; the DLP policy's limits.max_body_bytes bounds inspection.")
 
@@ -190,7 +191,9 @@ class DlpAddon:
         if runtime is None or self._exempt(runtime, flow):
             return
         request = _request_data(flow)
-        if not _may_hold_identifiers(request):
+        # Small requests the gate can pass on their bytes need no worker; larger ones are
+        # gated in the worker, off the event loop.
+        if len(request.body or b"") <= _GATE_ON_LOOP and gate.quiet(request, runtime.policy.limits.max_body_bytes):
             return
         if await self._blocked_on_its_start(flow, runtime, request):
             return
@@ -397,14 +400,6 @@ def _request_data(flow: http.HTTPFlow) -> RequestData:
         headers=tuple((k, v) for k, v in request.headers.items(multi=True)),
         body=request.raw_content,
     )
-
-
-def _may_hold_identifiers(request: RequestData) -> bool:
-    """Only a bodiless request with a plain path of letters skips the workers."""
-    if request.body:
-        return True
-    path = request.path
-    return not path.isascii() or any(c.isdigit() or c in "@%" for c in path)
 
 
 def _declared_length(request: http.Request) -> int | None:

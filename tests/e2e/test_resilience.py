@@ -38,8 +38,9 @@ def bulk() -> bytes:
 
 
 def live_worker(gateway, upstream) -> int:
-    # A clean request makes sure the pool has a started, idle worker.
-    assert via_proxy(gateway, "POST", upstream.url("/warm/up"), b'{"ping": true}', API).status == 200
+    # A clean request with something to look at (a quiet one would not need a worker) makes
+    # sure the pool has a started, idle worker.
+    assert via_proxy(gateway, "POST", upstream.url("/warm/up"), b'{"ping": true, "sent_at": 1700000000}', API).status == 200
     assert wait_until(lambda: len(gateway.worker_pids()) == 1, timeout=15), "no inspection worker running"
     return gateway.worker_pids()[0]
 
