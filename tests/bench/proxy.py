@@ -111,7 +111,16 @@ class Gateway:
         path = self.state_dir / "incidents.jsonl" if self.state_dir else None
         if not path or not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        records = []
+        for number, line in enumerate(lines, 1):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                if number < len(lines):
+                    raise
+                # The last record may still be being written (a full count can be megabytes).
+        return records
 
 
 class Processes:
@@ -198,7 +207,8 @@ class Processes:
 async def _warm_up(gateway: Gateway, upstream_port: int) -> None:
     """Until every inspection worker has answered: the first request of each pays its start-up."""
     deadline = time.monotonic() + START_TIMEOUT
-    body = b"warm-up order 4711, nothing personal"
+    # Something for the workers to look at: a body the gate passes would be answered without them.
+    body = b"warm-up order 17000000123, nothing personal"
     rounds = 0
     while True:
         conns = [await Conn.open(gateway.port, upstream_port) for _ in range(4)]
