@@ -28,16 +28,19 @@ import phonenumbers
 import regex
 from phonenumbers import PhoneMetadata, PhoneNumberFormat
 
-from dlp_addon.detect.phone_context import field_says_phone, own_sentence, text_says_not_phone, text_says_phone
+from dlp_addon.detect.phone_context import field_says_phone, text_label
 from dlp_addon.model import PHONE, Finding, Segment
 from dlp_addon.normalize import Normalized
 
 _SEP = r"[ \-.()/]"
 # The stdlib engine scans digit-dense text about twice as fast as `regex` here; its
-# look-behinds must be fixed-width, hence three of them.
+# look-behinds must be fixed-width, hence three of them. The pattern opens with the character
+# class of its first character, so that the engine skips to the next `(`, `+` or digit in C;
+# the look-behinds then test the text before that character.
 _CANDIDATE = re.compile(
-    r"(?<![\dA-Za-z_+@])(?<!\d[.\-])(?<![A-Za-z]-)"  # not inside a word, a number, or an id like AB-123
-    rf"(?:\(?\+ ?)?\(?\d(?:{_SEP}{{0,3}}\d){{6,31}}"
+    r"[(+\d](?<![\dA-Za-z_+@].)(?<!\d[.\-].)(?<![A-Za-z]-.)"  # not inside a word, a number, or an id like AB-123
+    r"(?:(?<=\()(?:\+ ?\(?)?\d|(?<=\+) ?\(?\d|(?<=\d))"  # `(+7 (`, `+ (`, `(` or nothing before the first digit
+    rf"(?:{_SEP}{{0,3}}\d){{6,31}}"
     # Not followed by more of a number ("12.50", "2024-01-15"); "x123" is an extension, and a
     # comma separates fields (`+1 202-555-0143,35` is a phone and an age).
     r"(?!(?!x\d)[\dA-Za-z_@]|[.\-/]\d)"
@@ -532,12 +535,9 @@ class PhoneDetector:
         # Every label, in every language, has a letter or a currency sign in it: numbers among
         # other numbers and punctuation (telemetry, tables of counters) have none to read.
         if hint is None and _MAY_LABEL.search(text, max(0, start - _CONTEXT_BEFORE), end + _CONTEXT_AFTER):
-            before = own_sentence(text[max(0, start - _CONTEXT_BEFORE):start])
-            after = text[end:end + _CONTEXT_AFTER]
-            if text_says_not_phone(before, after):
-                return False
-            if text_says_phone(before, after):
-                return True
+            said = text_label(text[max(0, start - _CONTEXT_BEFORE):start], text[end:end + _CONTEXT_AFTER])
+            if said is not None:
+                return said
         return hint
 
     def _resolve(self, item: _Weak) -> Finding | None:

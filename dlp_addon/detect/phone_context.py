@@ -86,21 +86,35 @@ _AMOUNT_JUST_AFTER = regex.compile(
 )
 # A label only counts within the number's own sentence and with no other number between
 # them ("手机. 2018年营收增长28.3%，达到3174758802元" is an amount). A Latin full stop is not
-# an end: "тел." and "Tel." are abbreviations.
-_SENTENCE_END = regex.compile(r"[!?。！？;；\n\d](?=[^!?。！？;；\n\d]*$)")
+# an end: "тел." and "Tel." are abbreviations. Searched from the end: the last one counts.
+_SENTENCE_END = regex.compile(r"[!?。！？;；\n\d]", regex.REVERSE)
 
 
-def text_says_not_phone(before: str, after: str = "") -> bool:
-    """The number is introduced as an order, invoice, account... number, or is an amount."""
-    return bool(_NOT_PHONE_JUST_BEFORE.search(before) or _AMOUNT_JUST_AFTER.match(after))
-
-
-def own_sentence(before: str) -> str:
+def _own_sentence(before: str) -> str:
     """The part of the text before a number that can label it."""
     end = _SENTENCE_END.search(before)
     return before[end.end():] if end else before
 
 
-def text_says_phone(before: str, after: str) -> bool:
-    """A phone word shortly before the number (`手机：`, `Tel.`, `تلفن`) or just after it (`(mobile)`)."""
-    return bool(_PHONE_WORD_PATTERN.search(before) or _PHONE_WORD_PATTERN.search(after))
+def text_label(before: str, after: str) -> bool | None:
+    """False when the number is introduced as an order, invoice, account... number or is an
+    amount; True for a phone word shortly before it (`手机：`, `Tel.`, `تلفن`) or just after
+    it (`(mobile)`); None when the text says neither."""
+    said = _label_before(_own_sentence(before))
+    if said is False or _AMOUNT_JUST_AFTER.match(after):
+        return False
+    return True if said or _phone_word_after(after) else None
+
+
+# Cached because the words between a number and the digit or sentence end before it repeat
+# from line to line (`&sid=`, `Order `, `тел.: `): a message has a few dozen of them.
+@functools.lru_cache(maxsize=4096)
+def _label_before(sentence: str) -> bool | None:
+    if _NOT_PHONE_JUST_BEFORE.search(sentence):
+        return False
+    return True if _PHONE_WORD_PATTERN.search(sentence) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _phone_word_after(after: str) -> bool:
+    return _PHONE_WORD_PATTERN.search(after) is not None
