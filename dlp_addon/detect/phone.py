@@ -445,7 +445,10 @@ class PhoneDetector:
             if raw.isdigit():
                 # A bare run is one candidate; which countries its text points to is only
                 # worked out if it is ever validated (see _resolve).
-                self._classify(segment, norm, match.start(), match.end(), None, field_hint, layout, found, weak)
+                if raw.startswith("00"):
+                    self._classify(segment, norm, match.start(), match.end(), None, field_hint, layout, found, weak)
+                else:
+                    self._weigh(segment, norm, match.start(), match.end(), raw, None, field_hint, layout, found, weak)
                 continue
             regions = self._preferred_regions(norm, match.start(), match.end())
             for start, end in self._spans(text, match.start(), match.end(), regions):
@@ -502,6 +505,12 @@ class PhoneDetector:
             if number and (grouped or self._context(text, start, end, field_hint, layout)):
                 found.append(self._finding(number, norm, start, end, segment.where))
             return
+        self._weigh(segment, norm, start, end, digits, regions, field_hint, layout, found, weak)
+
+    def _weigh(self, segment, norm, start, end, digits, regions, field_hint, layout, found, weak) -> None:
+        """A run of digits with no international prefix and no grouping of its own: believed
+        on its label, or later on its siblings."""
+        text = norm.text
         hint = self._context(text, start, end, field_hint, layout)
         if hint is False:
             return
