@@ -121,13 +121,43 @@ _PERSONAL_TYPES = frozenset({
 })
 
 
+_FACTS: dict[tuple, tuple[str | None, int]] = {}
+_FACTS_KEPT = 262144
+
+
+def _facts(number: phonenumbers.PhoneNumber) -> tuple[str | None, int]:
+    """The number's region and type (`region_code_for_number`, `number_type`), worked out once.
+    Each of libphonenumber's calls matches the country's patterns again, and a reading is asked
+    for its validity, its region, its type and whether it is a mobile: a list paid for that
+    three or four times per number. Valid means a region and a known type (what
+    `is_valid_number` checks)."""
+    key = (number.country_code, number.national_number, number.italian_leading_zero,
+           number.number_of_leading_zeros)
+    facts = _FACTS.get(key)
+    if facts is None:
+        if len(_FACTS) >= _FACTS_KEPT:
+            _FACTS.clear()
+        region = phonenumbers.region_code_for_number(number)
+        facts = _FACTS[key] = (region, phonenumbers.number_type(number) if region else
+                               phonenumbers.PhoneNumberType.UNKNOWN)
+    return facts
+
+
+def _is_valid(number: phonenumbers.PhoneNumber) -> bool:
+    return _facts(number)[1] != phonenumbers.PhoneNumberType.UNKNOWN
+
+
+def _number_type(number: phonenumbers.PhoneNumber) -> int:
+    return _facts(number)[1]
+
+
 def _is_mobile(number: phonenumbers.PhoneNumber) -> bool:
-    return phonenumbers.number_type(number) in (phonenumbers.PhoneNumberType.MOBILE,
-                                                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    return _number_type(number) in (phonenumbers.PhoneNumberType.MOBILE,
+                                    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
 def _personal(number: phonenumbers.PhoneNumber) -> bool:
-    return phonenumbers.is_valid_number(number) and phonenumbers.number_type(number) in _PERSONAL_TYPES
+    return _number_type(number) in _PERSONAL_TYPES
 
 
 @functools.cache
@@ -278,9 +308,9 @@ def _national_reading(digits: str, region: str, trunk_optional: bool = False) ->
         number = phonenumbers.parse(digits, region)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(number):
+    if not _is_valid(number):
         return None
-    if phonenumbers.region_code_for_number(number) != region and number.country_code != _country_code(region):
+    if _facts(number)[0] != region and number.country_code != _country_code(region):
         return None
     if not trunk_optional and not _trunk_prefix_ok(number, digits, region):
         return None
@@ -289,7 +319,7 @@ def _national_reading(digits: str, region: str, trunk_optional: bool = False) ->
 
 def _valid_national(digits: str, region: str) -> phonenumbers.PhoneNumber | None:
     number = _national_reading(digits, region)
-    return number if number is not None and phonenumbers.number_type(number) in _PERSONAL_TYPES else None
+    return number if number is not None and _personal(number) else None
 
 
 @functools.cache
@@ -612,7 +642,7 @@ class PhoneDetector:
                     continue
             if reading is None:
                 continue
-            if phonenumbers.number_type(reading) not in _PERSONAL_TYPES:
+            if not _personal(reading):
                 business_fit = min(business_fit, fit)
                 continue
             stripped = len(digits) > len(phonenumbers.national_significant_number(reading))
@@ -627,7 +657,7 @@ class PhoneDetector:
         # is a Moscow mobile, not a landline in Nanchang.
         stored = _valid_international(digits)
         if stored is not None and stored.country_code in self.region_codes:
-            region = phonenumbers.region_code_for_number(stored)
+            region = _facts(stored)[0]
             index = regions.order.index(region) if region in regions.order else len(regions.order)
             rank = (_NOT_GROUPED, min(index, regions.hinted), not _is_mobile(stored), True, index)
             if best_rank is None or rank < best_rank:
