@@ -15,6 +15,7 @@ timeout measures a worker's own time rather than its wait in line. A worker that
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -30,10 +31,28 @@ logger = logging.getLogger(__name__)
 _engine: Engine | None = None
 
 
+# Allocations between young-generation collections (CPython's default is 700).
+_YOUNG_COLLECTION_EVERY = 20_000
+
+
 def _start_worker(policy: Policy, key: bytes) -> None:
     global _engine
     _engine = Engine(policy, key)
     _engine.warm_up()
+    tune_garbage_collector()
+
+
+def tune_garbage_collector() -> None:
+    """Set the cyclic collector for a process that inspects for its whole life. Detection
+    allocates millions of short-lived objects that reference counting frees anyway, while
+    the heap that each collection walks keeps growing: the phone detector's caches hold
+    hundreds of thousands of parsed numbers once a few lists have passed. With the default
+    thresholds, benign traffic inspected after a 4 MiB list ran at about two thirds of the
+    speed it had before it. What exists after the warm-up (metadata, compiled patterns) is
+    moved out of the collector's sight for good, and collections run less often."""
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(_YOUNG_COLLECTION_EVERY, middle, old)
 
 
 def _inspect_request(request: RequestData) -> Inspection:

@@ -32,8 +32,15 @@ def _engine(policy_path: str):
 
     policy = load_policy(policy_path)
     engine = Engine(policy, _KEY)
-    # What a gateway worker does once at start (workers.py): load the suffix list, tables, metadata.
+    # What a gateway worker does once at start (workers.py): load the suffix list, tables,
+    # metadata, then set the garbage collector for a long-lived inspecting process.
     engine.warm_up()
+    try:
+        from dlp_addon.workers import tune_garbage_collector
+    except ImportError:  # a build from before the worker tuned its collector
+        pass
+    else:
+        tune_garbage_collector()
     return engine, policy
 
 

@@ -1,0 +1,22 @@
+"""The inspection worker's process, as the pool starts it."""
+
+import gc
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
+from dlp_addon import workers
+from dlp_addon.policy import load_policy
+
+
+def _collector_of_a_started_worker() -> tuple[tuple[int, int, int], int]:
+    workers._start_worker(load_policy("policies/default.yaml"), b"k" * 32)
+    return gc.get_threshold(), gc.get_freeze_count()
+
+
+def test_a_started_worker_collects_garbage_less_often_and_never_walks_its_warm_up_heap():
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as executor:
+        (young, middle, old), frozen = executor.submit(_collector_of_a_started_worker).result(timeout=120)
+    assert young == workers._YOUNG_COLLECTION_EVERY > gc.get_threshold()[0]
+    assert (middle, old) == gc.get_threshold()[1:]
+    # The metadata, compiled patterns and suffix list loaded by the warm-up.
+    assert frozen > 10_000
