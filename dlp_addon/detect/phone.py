@@ -360,13 +360,59 @@ def _trunk_prefix_ok(number: phonenumbers.PhoneNumber, digits: str, region: str)
     return True
 
 
+_FIRST_GROUP = re.compile(r"(\\\d)")  # the first "\\1" of a format rule
+
+
+@functools.cache
+def _writing_rules(country_code: int) -> tuple[tuple, tuple] | None:
+    """How a country writes its numbers nationally and internationally: per format, its
+    leading-digits and number patterns compiled once and its rewrite rule, with the national
+    prefix rule already folded in. The choice and the rewrite are `format_number`'s, which
+    otherwise looks the metadata up and every pattern in its cache on each call."""
+    region = phonenumbers.region_code_for_country_code(country_code)
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region.upper())
+    if metadata is None:
+        return None
+
+    def rules(formats, national: bool) -> tuple:
+        out = []
+        for f in formats:
+            rule = f.format
+            if national and f.national_prefix_formatting_rule:
+                rule = _FIRST_GROUP.sub(f.national_prefix_formatting_rule, rule, count=1)
+            leading = _compile(f.leading_digits_pattern[-1]) if f.leading_digits_pattern else None
+            out.append((leading, _compile(f.pattern), rule))
+        return tuple(out)
+
+    national = rules(metadata.number_format, True)
+    international = rules(metadata.intl_number_format, False) if metadata.intl_number_format else \
+        rules(metadata.number_format, False)
+    return national, international
+
+
+def _written(nsn: str, rules: tuple) -> str:
+    for leading, pattern, rule in rules:
+        if (leading is None or leading.match(nsn)) and pattern.fullmatch(nsn):
+            return pattern.sub(rule, nsn)
+    return nsn
+
+
+def _styles(number: phonenumbers.PhoneNumber) -> tuple[str, str]:
+    """The number as `format_number` writes it in NATIONAL and INTERNATIONAL format."""
+    rules = _writing_rules(number.country_code)
+    if rules is None:
+        return tuple(phonenumbers.format_number(number, style)
+                     for style in (PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL))
+    nsn = phonenumbers.national_significant_number(number)
+    return _written(nsn, rules[0]), f"+{number.country_code} {_written(nsn, rules[1])}"
+
+
 def _official_groupings(number: phonenumbers.PhoneNumber) -> tuple[frozenset[int], ...]:
     """Where the number's own country puts spaces, nationally and internationally, as offsets
     into its national significant number."""
     nsn = phonenumbers.national_significant_number(number)
     out = []
-    for style in (PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL):
-        text = phonenumbers.format_number(number, style)
+    for style, text in zip((PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL), _styles(number)):
         groups = _DIGIT_GROUPS.findall(text)
         if style == PhoneNumberFormat.INTERNATIONAL:
             groups = groups[1:]  # the country code
