@@ -676,6 +676,7 @@ class PhoneDetector:
         (`1-800-555-0199`, `0800 123 4567`, `8 (800) 555-35-35`) is that business number,
         whatever other country could read the same digits as a mobile."""
         best, best_rank, business_fit = None, None, _NOT_GROUPED
+        best_fit = _GROUPED_EXACTLY if separated else _NOT_GROUPED  # unwritten digits all fit alike
         for index, region in enumerate(regions.order):
             reading = _national_reading(digits, region)
             fit = _grouping_fit(raw, digits, reading) if separated and reading else _NOT_GROUPED
@@ -698,6 +699,10 @@ class PhoneDetector:
                     stripped and not digits.startswith("0"), index)
             if best_rank is None or rank < best_rank:
                 best, best_rank = reading, rank
+                if fit == best_fit and not rank[2] and not rank[3]:
+                    # Grouped as well as any reading can be, a mobile, every digit read: a
+                    # later country can at best tie on all that and then loses on its place.
+                    break
         # A number stored without its "+", as spreadsheets and databases do (8613800138000,
         # 79161234567), competes with the national readings: in a Russian list 79161234567
         # is a Moscow mobile, not a landline in Nanchang.
