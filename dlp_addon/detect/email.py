@@ -59,6 +59,7 @@ def _suffixes() -> PublicSuffixList:
     return PublicSuffixList()
 
 
+@functools.lru_cache(maxsize=65536)  # a list's addresses share a few dozen domains
 def suffix_of(domain: str) -> str:
     """The public suffix ("com", "co.uk", "рф") of a domain, or "" when it has no known one."""
     return _suffixes().publicsuffix(domain.lower(), accept_unknown=False) or ""
