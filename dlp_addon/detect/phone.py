@@ -45,6 +45,19 @@ _CANDIDATE = re.compile(
     # comma separates fields (`+1 202-555-0143,35` is a phone and an age).
     r"(?!(?!x\d)[\dA-Za-z_@]|[.\-/]\d)"
 )
+
+
+def _spans_by_regex(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _CANDIDATE.finditer(text)]
+
+
+try:
+    # The same spans found in C, several times faster on digit-dense text.
+    from dlp_addon.detect._phone_runs import find as candidate_spans
+except ImportError:  # built where no C compiler was at hand
+    candidate_spans = _spans_by_regex
+
+
 _NON_DIGIT = re.compile(r"\D+")
 _DIGIT_GROUPS = re.compile(r"\d+")
 _DOTTED_QUAD = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
@@ -491,18 +504,18 @@ class PhoneDetector:
 
     def _scan_segment(self, segment: Segment, norm: Normalized, found: list, weak: list) -> None:
         text = norm.text
-        matches = list(_CANDIDATE.finditer(text))
-        if not matches:
+        spans = candidate_spans(text)
+        if not spans:
             return
         field_hint = field_says_phone(segment.field)
         layout = _TextLayout(text) if segment.layout == "text" else None
         bare = self._bare_plausible
         rejected: list[tuple[int, int]] = []
         weak_before = len(weak)
-        for count, match in enumerate(matches):
+        for count, (start, end) in enumerate(spans):
             if count % _CLOCK_EVERY == 0 and count and self._late():
                 break
-            raw = match.group()
+            raw = text[start:end]
             # Most digit runs in ordinary traffic are bare (timestamps, ids, counters) and fit
             # no numbering plan of the policy's countries: one compiled check rejects them
             # before any per-number work. They still count as members of their column, so a
@@ -510,7 +523,7 @@ class PhoneDetector:
             if raw.isdigit():
                 if not raw.startswith("00") and bare.fullmatch(raw) is None:
                     if field_hint is not False and len(raw) >= _MIN_DIGITS:
-                        rejected.append(match.span())
+                        rejected.append((start, end))
                     continue
             elif not raw.lstrip("( ").startswith(("+", "00")) and not _WHITESPACE.search(raw):
                 # Written with separators but no spaces (`202.555.0143`, `8-912-345-67-89`): the
@@ -522,17 +535,17 @@ class PhoneDetector:
                 # A bare run is one candidate; which countries its text points to is only
                 # worked out if it is ever validated (see _resolve).
                 if raw.startswith("00"):
-                    self._classify(segment, norm, match.start(), match.end(), None, field_hint, layout, found, weak)
+                    self._classify(segment, norm, start, end, None, field_hint, layout, found, weak)
                 else:
-                    self._weigh(segment, norm, match.start(), match.end(), raw, None, field_hint, layout, found, weak)
+                    self._weigh(segment, norm, start, end, raw, None, field_hint, layout, found, weak)
                 continue
-            regions = self._preferred_regions(norm, match.start(), match.end())
-            for start, end in self._spans(text, match.start(), match.end(), regions):
-                self._classify(segment, norm, start, end, regions, field_hint, layout, found, weak)
+            regions = self._preferred_regions(norm, start, end)
+            for piece_start, piece_end in self._spans(text, start, end, regions):
+                self._classify(segment, norm, piece_start, piece_end, regions, field_hint, layout, found, weak)
         if segment.layout != "text":
             # A value's group spans many segments: its members are only known at the end.
-            for start, end in rejected:
-                for group in self._groups(segment, text, start, end, layout):
+            for run_start, run_end in rejected:
+                for group in self._groups(segment, text, run_start, run_end, layout):
                     self._rejected[group] += 1
         elif len(weak) > weak_before:
             self._count_rejected(segment, text, layout, weak[weak_before:], rejected)
