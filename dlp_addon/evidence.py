@@ -25,10 +25,13 @@ class Hasher:
     def __init__(self, key: bytes):
         if len(key) < 16:
             raise ValueError("the hash key must be at least 16 bytes")
-        self._key = key
+        # Keyed once: each digest copies the keyed state instead of padding the key again.
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
 
     def digest(self, kind: str, canonical: str) -> str:
-        return hmac.new(self._key, f"{kind}:{canonical}".encode(), hashlib.sha256).hexdigest()
+        mac = self._keyed.copy()
+        mac.update(f"{kind}:{canonical}".encode())
+        return mac.hexdigest()
 
 
 def mask(kind: str, raw: str) -> str:
@@ -62,14 +65,14 @@ def mask_phone(raw: str) -> str:
     tail = 4 if national >= 11 else 3 if national >= 9 else 2
     head = max(0, min(3, national - tail - 3))
     keep_until, keep_from = prefix + head, total - tail
-    out, index = [], 0
-    for char in raw:
-        if char.isdigit():
-            out.append(char if index < keep_until or index >= keep_from else "*")
-            index += 1
-        else:
-            out.append(char)
-    return "".join(out).strip()
+    positions = [i for i, char in enumerate(raw) if char.isdigit()]
+    keep_from = min(keep_from, len(positions))
+    if keep_until >= keep_from:
+        return raw.strip()
+    # Only the digits between the kept ones are starred; what stands between them stays.
+    start, end = positions[keep_until], positions[keep_from - 1] + 1
+    middle = "".join("*" if char.isdigit() else char for char in raw[start:end])
+    return (raw[:start] + middle + raw[end:]).strip()
 
 
 def _prefix_digits(raw: str, total: int) -> int:
