@@ -190,6 +190,71 @@ def _plausibility(region: str) -> tuple:
     return _compile(general.national_number_pattern), lengths, _compile(prefix) if prefix else None
 
 
+# The number types libphonenumber tells apart; a valid number matches one of them.
+_TYPE_DESCS = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
+               "voicemail", "fixed_line", "mobile")
+
+
+@functools.cache
+def _number_types(country_code: int) -> dict[int, object]:
+    """Per length, one pattern for every number type of every region that shares the
+    country code (the US's +1 is also Canada's and Jamaica's), compiled once."""
+    by_length: dict[int, list[str]] = defaultdict(list)
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ()):
+        metadata = PhoneMetadata.metadata_for_region(region)
+        if metadata is None:
+            continue
+        general = tuple(metadata.general_desc.possible_length or ())
+        for desc in (getattr(metadata, name, None) for name in _TYPE_DESCS):
+            if desc is None or not desc.national_number_pattern:
+                continue
+            # A type without lengths of its own is matched at any length of the region's.
+            for length in desc.possible_length or general or range(1, _MAX_DIGITS + 3):
+                by_length[length].append(desc.national_number_pattern)
+    return {length: _compile("|".join(f"(?:{p})" for p in dict.fromkeys(patterns)))
+            for length, patterns in by_length.items()}
+
+
+def _fits_a_type(national: str, country_code: int) -> bool:
+    """What `is_valid_number` asks of a national significant number, short of parsing: that
+    some number type of the country has its length and pattern. Narrower than the general
+    pattern (which admits every length any type has), so far fewer readings reach `parse`."""
+    pattern = _number_types(country_code).get(len(national))
+    return pattern is not None and pattern.fullmatch(national) is not None
+
+
+@functools.cache
+def _international_prefix(region: str):
+    pattern = PhoneMetadata.metadata_for_region(region).international_prefix
+    return _compile(pattern) if pattern else None
+
+
+def _may_be_valid(digits: str, region: str) -> bool:
+    """Digits that may be a valid number of the region's country, read any way `parse` may
+    read them: as written, without a trunk prefix, without the country code (also after the
+    international prefix, `810 7 ...` in Russia), and each of those without a trunk prefix."""
+    metadata = PhoneMetadata.metadata_for_region(region)
+    if metadata.national_prefix_transform_rule:
+        return True  # the prefix is rewritten, not dropped: nothing narrower is known
+    country_code = metadata.country_code
+    code = str(country_code)
+    readings = [digits]
+    if digits.startswith(code):
+        readings.append(digits[len(code):])
+    international = _international_prefix(region)
+    dialled = international.match(digits) if international is not None else None
+    if dialled and digits.startswith(code, dialled.end()):
+        readings.append(digits[dialled.end() + len(code):])
+    prefix = _plausibility(region)[2]
+    for reading in readings:
+        if _fits_a_type(reading, country_code):
+            return True
+        stripped = prefix.match(reading) if prefix is not None else None
+        if stripped and _fits_a_type(reading[stripped.end():], country_code):
+            return True
+    return False
+
+
 def _compile(pattern: str):
     """libphonenumber's patterns compiled by the stdlib engine, which matches these small
     patterns faster than `regex`; `regex` for any it cannot read."""
@@ -201,12 +266,14 @@ def _compile(pattern: str):
 
 def warm_up(regions: Sequence[str]) -> None:
     """Compile now what a first number from anywhere would otherwise pay for mid-request:
-    every country's general pattern (for numbers after "+"), the policy countries' formats,
-    and the bare check for every length a digit run can have."""
-    for codes in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.values():
+    every country's general and number type patterns (for numbers after "+"), the policy
+    countries' formats, and the bare check for every length a digit run can have."""
+    for country_code, codes in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
+        _number_types(country_code)
         for region in codes:
             if PhoneMetadata.metadata_for_region(region) is not None:
                 _plausibility(region)
+                _international_prefix(region)
     for region in regions:
         _compiled_formats(region)
         _writing_rules(_country_code(region))
@@ -221,10 +288,11 @@ def _fits(national: str, pattern, lengths) -> bool:
 
 def _plausible_national(digits: str, region: str) -> bool:
     pattern, lengths, prefix = _plausibility(region)
-    if _fits(digits, pattern, lengths):
+    if _fits(digits, pattern, lengths) and _may_be_valid(digits, region):
         return True
     stripped = prefix.match(digits) if prefix else None
-    return bool(stripped) and _fits(digits[stripped.end():], pattern, lengths)
+    return bool(stripped) and _fits(digits[stripped.end():], pattern, lengths) and \
+        _may_be_valid(digits[stripped.end():], region)
 
 
 @functools.cache
@@ -300,7 +368,7 @@ def _plausible_international(digits: str) -> bool:
         regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:length] or 0))
         if regions:
             national = digits[length:]
-            return any(_fits(national, *_plausibility(r)[:2]) for r in regions
+            return any(_fits(national, *_plausibility(r)[:2]) and _may_be_valid(national, r) for r in regions
                        if PhoneMetadata.metadata_for_region(r) is not None)
     return False
 
@@ -724,8 +792,9 @@ class PhoneDetector:
                     break
         # A number stored without its "+", as spreadsheets and databases do (8613800138000,
         # 79161234567), competes with the national readings: in a Russian list 79161234567
-        # is a Moscow mobile, not a landline in Nanchang.
-        stored = _valid_international(digits)
+        # is a Moscow mobile, not a landline in Nanchang. Ranked as ungrouped, it cannot beat
+        # a reading that fits how the number was written.
+        stored = _valid_international(digits) if best_rank is None or best_rank[0] == _NOT_GROUPED else None
         if stored is not None and stored.country_code in self.region_codes:
             region = _facts(stored)[0]
             index = regions.order.index(region) if region in regions.order else len(regions.order)
@@ -746,7 +815,13 @@ class PhoneDetector:
             return _valid_international(digits) is not None
         if digits.startswith("00") and _valid_international(digits[2:]) is not None:
             return True
-        return self._valid_local(raw, digits, regions, False)[0] is not None
+        # What _valid_local would accept, without ranking: a personal number in some
+        # country, national or stored without its "+".
+        if any(reading is not None and _personal(reading)
+               for reading in (_national_reading(digits, region) for region in regions.order)):
+            return True
+        stored = _valid_international(digits)
+        return stored is not None and stored.country_code in self.region_codes
 
     def _spans(self, text: str, start: int, end: int, regions: _Regions) -> list[tuple[int, int]]:
         """The candidate itself, or, when it is not a number but has spaces in it, the numbers

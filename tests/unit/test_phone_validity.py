@@ -1,0 +1,103 @@
+"""The phone detector's shortcuts before libphonenumber's `parse` drop no valid reading.
+
+Before parsing, a digit run must fit its country's general pattern and some number type's
+length and pattern, read the ways `parse` may read it; a reading the shortcut drops must be
+one that `parse` plus `is_valid_number` would have refused anyway.
+"""
+
+import random
+
+import phonenumbers
+import pytest
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+from dlp_addon.detect import phone
+
+_POLICY = ("US", "GB", "CN", "RU", "IR", "SA", "AE", "EG", "IN")
+# Countries whose trunk prefix is rewritten rather than dropped (AR, MX, BR), that share a
+# country code (CA, JM, KZ), or that keep a leading zero (IT).
+_OTHERS = ("AR", "MX", "BR", "CA", "JM", "KZ", "IT", "DE", "JP")
+_TYPES = (PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE, PhoneNumberType.TOLL_FREE,
+          PhoneNumberType.PREMIUM_RATE, PhoneNumberType.VOIP, PhoneNumberType.PERSONAL_NUMBER,
+          PhoneNumberType.SHARED_COST, PhoneNumberType.UAN)
+
+
+def _digit_runs(seed: int) -> list[str]:
+    """Example numbers of every type of these countries in every format, as digits, with a few
+    digits changed and prefixes (trunk, international, country code) added or dropped."""
+    rng = random.Random(seed)
+    out = []
+    for region in sorted(_POLICY + _OTHERS):
+        for kind in _TYPES:
+            number = phonenumbers.example_number_for_type(region, kind)
+            if number is None:
+                continue
+            for style in (PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL, PhoneNumberFormat.E164):
+                digits = "".join(c for c in phonenumbers.format_number(number, style) if c.isdigit())
+                for _ in range(12):
+                    run = list(digits)
+                    for _ in range(rng.randint(0, 2)):
+                        run[rng.randrange(len(run))] = rng.choice("0123456789")
+                    if rng.random() < 0.3:
+                        run[:0] = rng.choice(["0", "8", "00", "1", "810", "011", "0098"])
+                    out.append("".join(run))
+    return out
+
+
+def _reference_reading(digits: str, region: str):
+    """What `_national_reading` accepted before the shortcut: any valid number of the region's
+    country that parse reads from the digits."""
+    try:
+        number = phonenumbers.parse(digits, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    if phonenumbers.region_code_for_number(number) != region and \
+            number.country_code != phonenumbers.country_code_for_region(region):
+        return None
+    return number.country_code, number.national_number
+
+
+def _general_fit(digits: str, region: str) -> bool:
+    pattern, lengths, prefix = phone._plausibility(region)
+    stripped = prefix.match(digits) if prefix else None
+    return phone._fits(digits, pattern, lengths) or bool(stripped) and phone._fits(
+        digits[stripped.end():], pattern, lengths)
+
+
+@pytest.mark.parametrize("region", _POLICY + _OTHERS)
+def test_national_readings_are_those_of_parse(region):
+    runs = _digit_runs(20261201)
+    assert len(runs) > 1000
+    valid = 0
+    for digits in runs:
+        reference = _reference_reading(digits, region) if _general_fit(digits, region) else None
+        reading = phone._national_reading(digits, region, trunk_optional=True)
+        assert ((reading.country_code, reading.national_number) if reading else None) == reference, digits
+        valid += reference is not None
+    assert valid > 20  # the runs hold real numbers of this country, not only noise
+
+
+def test_international_readings_are_those_of_parse():
+    valid = 0
+    for digits in _digit_runs(7):
+        try:
+            number = phonenumbers.parse("+" + digits)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number) and _general_fit_international(digits):
+            assert phone._plausible_international(digits), digits
+            valid += 1
+    assert valid > 100
+
+
+def _general_fit_international(digits: str) -> bool:
+    """The check before parse without the number-type one: a fit of the general pattern."""
+    for length in (1, 2, 3):
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:length] or 0))
+        if regions:
+            national = digits[length:]
+            return any(phone._fits(national, *phone._plausibility(r)[:2]) for r in regions
+                       if phonenumbers.PhoneMetadata.metadata_for_region(r) is not None)
+    return False
