@@ -291,8 +291,8 @@ def _plausible_national(digits: str, region: str) -> bool:
     if _fits(digits, pattern, lengths) and _may_be_valid(digits, region):
         return True
     stripped = prefix.match(digits) if prefix else None
-    return bool(stripped) and _fits(digits[stripped.end():], pattern, lengths) and \
-        _may_be_valid(digits[stripped.end():], region)
+    rest = digits[stripped.end():] if stripped else ""
+    return bool(stripped) and _fits(rest, pattern, lengths) and _may_be_valid(rest, region)
 
 
 @functools.cache
