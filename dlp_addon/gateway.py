@@ -200,9 +200,12 @@ class DlpAddon:
         inspection = await self._inspect(runtime, request)
         await self._enforce(flow, runtime, inspection, _origin(flow, "http"))
 
-    async def _inspect(self, runtime: _Runtime, request: RequestData, *, start_only: bool = False) -> Inspection:
+    async def _inspect(self, runtime: _Runtime, request: RequestData, *, start_only: bool = False,
+                       background: bool = False) -> Inspection:
+        pool = runtime.pool
         try:
-            inspection = await (runtime.pool.inspect_start(request) if start_only else runtime.pool.inspect(request))
+            inspection = await (pool.inspect_start(request) if start_only else
+                                pool.inspect_in_background(request) if background else pool.inspect(request))
         except Exception as e:  # noqa: BLE001 - a hook that raises makes mitmproxy forward the request
             inspection = _failed_inspection(e)
         if not inspection.safe_path:
@@ -226,7 +229,7 @@ class DlpAddon:
     def _complete_later(self, runtime: _Runtime, request: RequestData, incident_id: str, partial: Inspection) -> None:
         async def complete() -> None:
             # A full count that ran out of time still holds what the start held.
-            inspection = merge(partial, await self._inspect(runtime, request))
+            inspection = merge(partial, await self._inspect(runtime, request, background=True))
             loop = asyncio.get_running_loop()
             try:
                 await loop.run_in_executor(self._recorder, _record_completion, runtime, incident_id, inspection)

@@ -81,6 +81,9 @@ class InspectionPool:
         self._key = key
         self.workers = workers
         self._slots = asyncio.Semaphore(workers)
+        # Full counts of requests already answered wait here first: they can take a worker's
+        # whole time limit, and must never hold every worker while requests wait for theirs.
+        self._background = asyncio.Semaphore(max(1, workers - 1))
         self._executor = self._new_executor()
 
     def _new_executor(self) -> ProcessPoolExecutor:
@@ -101,12 +104,21 @@ class InspectionPool:
     async def inspect(self, request: RequestData) -> Inspection:
         return await self._run(_inspect_request, request)
 
+    async def inspect_in_background(self, request: RequestData) -> Inspection:
+        """`inspect` for work nobody waits on (the full count of a request already blocked
+        on its start): with two workers or more, one is always left for requests."""
+        return await self._run_in_background(_inspect_request, request)
+
     async def inspect_start(self, head: RequestData) -> Inspection:
         """The start of a large body (`engine.probe_request`), read until it is certain to block."""
         return await self._run(_inspect_start, head)
 
     async def inspect_message(self, content: bytes, is_text: bool | None) -> Inspection:
         return await self._run(_inspect_message, content, is_text)
+
+    async def _run_in_background(self, function, *args):
+        async with self._background:
+            return await self._run(function, *args)
 
     async def _run(self, function, *args) -> Inspection:
         async with self._slots:

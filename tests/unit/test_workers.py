@@ -21,3 +21,34 @@ def test_a_started_worker_collects_garbage_less_often_and_never_walks_its_warm_u
     assert after[1:] == before[1:]
     # The metadata, compiled patterns and suffix list loaded by the warm-up.
     assert frozen > 10_000
+
+
+def test_full_counts_in_the_background_leave_a_worker_for_requests():
+    """Two uploads blocked on their start each leave a full count behind; with two workers,
+    a request that arrives meanwhile is served before either count ends."""
+    import asyncio
+    import os
+    import time
+
+    async def scenario() -> list[str]:
+        pool = workers.InspectionPool(load_policy("policies/default.yaml"), b"k" * 32, 2)
+        try:
+            await asyncio.gather(*(pool._run(os.getpid) for _ in range(2)))  # both workers up
+            done: list[str] = []
+
+            async def count(name: str) -> None:
+                await pool._run_in_background(time.sleep, 2)
+                done.append(name)
+
+            counts = [asyncio.ensure_future(count(f"count {i}")) for i in range(2)]
+            await asyncio.sleep(0.5)  # the first count has a worker
+            await pool._run(os.getpid)
+            done.append("request")
+            await asyncio.gather(*counts)
+            return done
+        finally:
+            pool.shutdown()
+
+    done = asyncio.run(scenario())
+    assert done[0] == "request", done
+    assert sorted(done[1:]) == ["count 0", "count 1"]
