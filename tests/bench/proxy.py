@@ -173,6 +173,7 @@ class Processes:
         _wait_port(port, proc, START_TIMEOUT, log)
         if policy is not None:
             asyncio.run(_warm_up(gateway, self.upstream_port))
+            _wait_idle(gateway)
         return gateway
 
     def stop(self, gateway: Gateway) -> None:
@@ -223,6 +224,32 @@ async def _warm_up(gateway: Gateway, upstream_port: int) -> None:
             return
         if time.monotonic() > deadline:
             raise RuntimeError(f"gateway {gateway.name} did not warm up: answers {[r.status for r in results]}")
+
+
+def _wait_idle(gateway: Gateway, window: float = 0.3, busy: float = 0.05, timeout: float = 20.0) -> None:
+    """Until the gateway's processes use less than `busy` seconds of CPU in `window`: the
+    warm-up requests may all have been answered by one worker while another is still starting
+    (compiling every country's patterns), and a measurement taken then shares the cores with it.
+    Plain mitmdump is measured idle too."""
+    deadline = time.monotonic() + timeout
+    used = _cpu_seconds(gateway)
+    while time.monotonic() < deadline:
+        time.sleep(window)
+        now = _cpu_seconds(gateway)
+        if now - used < busy:
+            return
+        used = now
+
+
+def _cpu_seconds(gateway: Gateway) -> float:
+    total = 0.0
+    for process in gateway.tree():
+        try:
+            times = process.cpu_times()
+        except Exception:  # noqa: BLE001 - a helper process that just ended
+            continue
+        total += times.user + times.system
+    return total
 
 
 # -- client ---------------------------------------------------------------------------------------
