@@ -266,15 +266,16 @@ def _compile(pattern: str):
 
 def warm_up(regions: Sequence[str]) -> None:
     """Compile now what a first number from anywhere would otherwise pay for mid-request:
-    every country's general and number type patterns (for numbers after "+"), the policy
-    countries' formats, and the bare check for every length a digit run can have."""
-    for country_code, codes in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
-        _number_types(country_code)
+    every country's general pattern (for numbers after "+"), the policy countries' number
+    types and formats, and the bare check for every length a digit run can have. Other
+    countries' number types (2 MiB for all of them, in every worker) wait for a first number."""
+    for codes in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.values():
         for region in codes:
             if PhoneMetadata.metadata_for_region(region) is not None:
                 _plausibility(region)
-                _international_prefix(region)
     for region in regions:
+        _number_types(_country_code(region))
+        _international_prefix(region)
         _compiled_formats(region)
         _writing_rules(_country_code(region))
     bare = _bare_plausibility(tuple(regions))
