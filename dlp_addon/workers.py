@@ -9,9 +9,9 @@ identifiers never cross back to the proxy process: results are hashes and masked
 Queueing happens here, in an asyncio semaphore, and not inside the executor, so the hard
 timeout measures a worker's own time rather than its wait in line. Work nobody waits on (the
 full count of a request already answered) queues first for a smaller semaphore, so that it
-never holds every worker. A worker that overruns it
-(the engine has its own, softer deadline) or dies is replaced, and that message gets a
-`timeout` or `error` problem, which the policy turns into a decision.
+never holds every worker. A worker that overruns the hard timeout (the engine has its own,
+softer deadline) or dies is replaced, and that message gets a `timeout` or `error` problem,
+which the policy turns into a decision.
 """
 
 from __future__ import annotations
