@@ -9,6 +9,7 @@ one group, so a column of digit-only numbers is judged as a column. Newline-deli
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -69,30 +70,37 @@ def extract(text: str, budget: Budget, where: str, depth: int) -> bool:
 
 def _walk(document, budget: Budget, where: str, root: str, depth: int) -> None:
     # An explicit stack: nesting that json.loads accepted must not overflow Python's. A value's
-    # path is its parent's plus one step, joined only for values that are read.
-    stack = [(document, root, "", "$" if root == "$" else "$[*]", "")]
+    # path and group are its parent's plus one step, joined only for values that are read
+    # (most numbers, flags and nulls are not).
+    stack = [(document, root, "", "$" if root == "$" else "$[*]", "", "")]
     seen = 0
     while stack:
-        value, parent, step, group, key = stack.pop()
+        value, parent, step, parent_group, group_step, key = stack.pop()
         seen += 1
         if seen % _CHECK_EVERY == 0 and budget.out_of_time(where):
             return
         if isinstance(value, int):
             # Shorter than any phone number (and a bool is an int too): nothing to read.
             if not isinstance(value, bool) and not -_SMALLEST_NUMBER < value < _SMALLEST_NUMBER:
-                budget.add(Segment(str(value), f"{where}:{parent}{step}", key, f"{where}:{group}", "value"))
+                budget.add(Segment(str(value), f"{where}:{parent}{step}", key,
+                                   f"{where}:{parent_group}{group_step}", "value"))
         elif isinstance(value, str):
-            content.add_value(value, budget, where=f"{where}:{parent}{step}", field=key, group=f"{where}:{group}",
-                              depth=depth)
+            content.add_value(value, budget, where=f"{where}:{parent}{step}", field=key,
+                              group=f"{where}:{parent_group}{group_step}", depth=depth)
         elif isinstance(value, _Pairs):
-            path = parent + step
+            path, group = parent + step, parent_group + group_step
             for name, child in reversed(value):
-                stack.append((child, path, "." + name, f"{group}.{name}", name))
+                stack.append((child, path, "." + name, group, "." + name, name))
             for name, _ in value:
-                if _KEY_WORTH_READING(name):
+                if _key_worth_reading(name):
                     budget.add(Segment(name, f"{where}:{path}.{name}:key", "", f"{where}:{group}.{name}:keys",
                                        "value"))
         elif isinstance(value, list):
-            path, item_group = parent + step, group + "[*]"
+            path, group = parent + step, parent_group + group_step
             for index in range(len(value) - 1, -1, -1):
-                stack.append((value[index], path, f"[{index}]", item_group, key))
+                stack.append((value[index], path, f"[{index}]", group, "[*]", key))
+
+
+@functools.lru_cache(maxsize=4096)  # a list's records repeat the same few keys
+def _key_worth_reading(name: str) -> bool:
+    return _KEY_WORTH_READING(name) is not None
