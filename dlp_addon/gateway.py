@@ -197,20 +197,8 @@ class DlpAddon:
             return
         if await self._blocked_on_its_start(flow, runtime, request):
             return
-        inspection = await self._inspect(runtime, request)
+        inspection = await _inspect(runtime.pool.inspect, request)
         await self._enforce(flow, runtime, inspection, _origin(flow, "http"))
-
-    async def _inspect(self, runtime: _Runtime, request: RequestData, *, start_only: bool = False,
-                       background: bool = False) -> Inspection:
-        pool = runtime.pool
-        try:
-            inspection = await (pool.inspect_start(request) if start_only else
-                                pool.inspect_in_background(request) if background else pool.inspect(request))
-        except Exception as e:  # noqa: BLE001 - a hook that raises makes mitmproxy forward the request
-            inspection = _failed_inspection(e)
-        if not inspection.safe_path:
-            inspection = replace(inspection, safe_path=coarse_safe_path(request.path))
-        return inspection
 
     async def _blocked_on_its_start(self, flow: http.HTTPFlow, runtime: _Runtime, request: RequestData) -> bool:
         """Answer a large upload from its first kilobytes when they already decide a block;
@@ -218,7 +206,7 @@ class DlpAddon:
         head = probe_request(request)
         if head is None:
             return False
-        partial = await self._inspect(runtime, head, start_only=True)
+        partial = await _inspect(runtime.pool.inspect_start, head)
         if not certain_block(partial, runtime.policy):
             return False
         incident_id = await self._enforce(flow, runtime, partial, _origin(flow, "http"), partial=True)
@@ -229,7 +217,7 @@ class DlpAddon:
     def _complete_later(self, runtime: _Runtime, request: RequestData, incident_id: str, partial: Inspection) -> None:
         async def complete() -> None:
             # A full count that ran out of time still holds what the start held.
-            inspection = merge(partial, await self._inspect(runtime, request, background=True))
+            inspection = merge(partial, await _inspect(runtime.pool.inspect_in_background, request))
             loop = asyncio.get_running_loop()
             try:
                 await loop.run_in_executor(self._recorder, _record_completion, runtime, incident_id, inspection)
@@ -307,6 +295,17 @@ class DlpAddon:
         exemptions = runtime.policy.exemptions
         return exemptions.destination_exempt(flow.request.pretty_host) or exemptions.user_exempt(_user(flow)[0])
 
+
+
+async def _inspect(run, request: RequestData) -> Inspection:
+    """`run` (one of the pool's inspections) on the request; a failure is an `error` problem."""
+    try:
+        inspection = await run(request)
+    except Exception as e:  # noqa: BLE001 - a hook that raises makes mitmproxy forward the request
+        inspection = _failed_inspection(e)
+    if not inspection.safe_path:
+        inspection = replace(inspection, safe_path=coarse_safe_path(request.path))
+    return inspection
 
 
 def _failed_inspection(error: Exception) -> Inspection:

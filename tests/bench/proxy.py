@@ -229,7 +229,7 @@ async def _warm_up(gateway: Gateway, upstream_port: int) -> None:
 def _wait_idle(gateway: Gateway, window: float = 0.3, busy: float = 0.05, timeout: float = 20.0) -> None:
     """Until the gateway's processes use less than `busy` seconds of CPU in `window`: the
     warm-up requests may all have been answered by one worker while another is still starting
-    (compiling every country's patterns), and a measurement taken then shares the cores with it.
+    (compiling its patterns), and a measurement taken then shares the cores with it.
     Plain mitmdump is measured idle too. Without psutil (the `bench` extra) it cannot tell,
     and does not wait."""
     try:
