@@ -20,6 +20,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 
 #define MIN_STEPS 6
 #define MAX_STEPS 31
@@ -123,6 +124,99 @@ static Py_ssize_t candidate_end(const Text *t, Py_ssize_t p) {
     return -1;
 }
 
+static int append_span(PyObject *list, Py_ssize_t start, Py_ssize_t end) {
+    PyObject *span = Py_BuildValue("(nn)", start, end);
+    if (span == NULL)
+        return -1;
+    int failed = PyList_Append(list, span);
+    Py_DECREF(span);
+    return failed;
+}
+
+/* The bare-number check's automaton (numbering_automaton.py): next states by digit, -1 for none. */
+typedef struct {
+    const int32_t *next;
+    const char *accepting;
+    Py_ssize_t states;
+} Plans;
+
+enum { UNDECIDED, FITS, FITS_NOT, BROKEN_TABLE };
+
+/* Whether the digits of text[start:end], separators skipped, fit a numbering plan. */
+static int fits(const Plans *plans, const Text *t, Py_ssize_t start, Py_ssize_t end) {
+    Py_ssize_t state = 0;
+    for (Py_ssize_t i = start; i < end; i++) {
+        Py_UCS4 c = PyUnicode_READ(t->kind, t->data, i);
+        if (c < '0' || c > '9')
+            continue;
+        state = plans->next[state * 10 + (c - '0')];
+        if (state < 0)
+            return FITS_NOT;
+        if (state >= plans->states)
+            return BROKEN_TABLE;
+    }
+    return plans->accepting[state] ? FITS : FITS_NOT;
+}
+
+/*
+ * What the detector's first look at a run decides, taken here where it can be (phone.py,
+ * PhoneDetector._scan_segment): only runs of ASCII digits and separators that open with
+ * neither "+" nor "00" and hold no space. A bare run that fits no plan is a rejected member of
+ * its column; a separated one that fits none, or a decimal like 170.721267, is dropped.
+ */
+static int look(const Plans *plans, const Text *t, Py_ssize_t start, Py_ssize_t end, int *bare) {
+    int digits_only = 1, dots = 0, others = 0;
+    for (Py_ssize_t i = start; i < end; i++) {
+        Py_UCS4 c = PyUnicode_READ(t->kind, t->data, i);
+        if (c >= '0' && c <= '9')
+            continue;
+        if (c >= 128 || c == ' ')
+            return UNDECIDED;
+        digits_only = 0;
+        if (c == '.')
+            dots++;
+        else
+            others++;
+    }
+    Py_ssize_t first = start;
+    while (first < end && PyUnicode_READ(t->kind, t->data, first) == '(')
+        first++;
+    if (first < end && PyUnicode_READ(t->kind, t->data, first) == '+')
+        return UNDECIDED;
+    if (first + 1 < end && PyUnicode_READ(t->kind, t->data, first) == '0' &&
+        PyUnicode_READ(t->kind, t->data, first + 1) == '0')
+        return UNDECIDED;
+    *bare = digits_only;
+    Py_UCS4 opening = PyUnicode_READ(t->kind, t->data, start);
+    Py_UCS4 closing = PyUnicode_READ(t->kind, t->data, end - 1);
+    if (dots == 1 && others == 0 && opening != '.' && closing != '.')
+        return FITS_NOT;  /* phone._DECIMAL */
+    return fits(plans, t, start, end);
+}
+
+/* Calls `each(start, end, context)` for every candidate span, in order; -1 on error. */
+typedef int (*SpanSink)(Py_ssize_t start, Py_ssize_t end, void *context);
+
+static int each_candidate(const Text *t, SpanSink each, void *context) {
+    Py_ssize_t p = 0;
+    while (p < t->length) {
+        Py_UCS4 c = PyUnicode_READ(t->kind, t->data, p);
+        Py_ssize_t end = (c == '(' || c == '+' || is_digit(c)) ? candidate_end(t, p) : -1;
+        if (end < 0) {
+            p++;
+            continue;
+        }
+        if (each(p, end, context) < 0)
+            return -1;
+        p = end;
+    }
+    return 0;
+}
+
+static int collect(Py_ssize_t start, Py_ssize_t end, void *spans) {
+    return append_span((PyObject *)spans, start, end);
+}
+
 static PyObject *find(PyObject *module, PyObject *arg) {
     if (!PyUnicode_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "find() takes a str");
@@ -132,28 +226,66 @@ static PyObject *find(PyObject *module, PyObject *arg) {
     PyObject *spans = PyList_New(0);
     if (spans == NULL)
         return NULL;
-    Py_ssize_t p = 0;
-    while (p < t.length) {
-        Py_UCS4 c = PyUnicode_READ(t.kind, t.data, p);
-        Py_ssize_t end = (c == '(' || c == '+' || is_digit(c)) ? candidate_end(&t, p) : -1;
-        if (end < 0) {
-            p++;
-            continue;
-        }
-        PyObject *span = Py_BuildValue("(nn)", p, end);
-        if (span == NULL || PyList_Append(spans, span) < 0) {
-            Py_XDECREF(span);
-            Py_DECREF(spans);
-            return NULL;
-        }
-        Py_DECREF(span);
-        p = end;
+    if (each_candidate(&t, collect, spans) < 0) {
+        Py_DECREF(spans);
+        return NULL;
     }
     return spans;
 }
 
+typedef struct {
+    const Text *text;
+    const Plans *plans;
+    PyObject *spans, *rejected;
+} Sorting;
+
+static int sort_one(Py_ssize_t start, Py_ssize_t end, void *context) {
+    Sorting *s = context;
+    int bare = 0;
+    switch (look(s->plans, s->text, start, end, &bare)) {
+    case FITS_NOT:
+        return bare ? append_span(s->rejected, start, end) : 0;
+    case BROKEN_TABLE:
+        PyErr_SetString(PyExc_ValueError, "the automaton names a state it does not have");
+        return -1;
+    default:
+        return append_span(s->spans, start, end);
+    }
+}
+
+static PyObject *scan(PyObject *module, PyObject *args) {
+    PyObject *text;
+    Py_buffer next, accepting;
+    if (!PyArg_ParseTuple(args, "Uy*y*:scan", &text, &next, &accepting))
+        return NULL;
+    PyObject *result = NULL, *spans = NULL, *rejected = NULL;
+    if (accepting.len < 1 || next.len != accepting.len * 10 * (Py_ssize_t)sizeof(int32_t)) {
+        PyErr_SetString(PyExc_ValueError, "scan() needs ten int32 next states for each accepting flag");
+        goto done;
+    }
+    Text t = {PyUnicode_KIND(text), PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text)};
+    Plans plans = {next.buf, accepting.buf, accepting.len};
+    spans = PyList_New(0);
+    rejected = PyList_New(0);
+    if (spans == NULL || rejected == NULL)
+        goto done;
+    Sorting sorting = {&t, &plans, spans, rejected};
+    if (each_candidate(&t, sort_one, &sorting) < 0)
+        goto done;
+    result = PyTuple_Pack(2, spans, rejected);
+done:
+    Py_XDECREF(spans);
+    Py_XDECREF(rejected);
+    PyBuffer_Release(&next);
+    PyBuffer_Release(&accepting);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"find", find, METH_O, "Spans of the phone-number candidates in a str, as phone._CANDIDATE finds them."},
+    {"scan", scan, METH_VARARGS,
+     "scan(text, next_states, accepting) -> (spans, rejected): the candidates, with the runs that fail the "
+     "bare-number check taken out (see PhoneDetector._scan_segment); bare ones are listed in rejected."},
     {NULL, NULL, 0, NULL},
 };
 

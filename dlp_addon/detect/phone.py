@@ -28,6 +28,7 @@ import phonenumbers
 import regex
 from phonenumbers import PhoneMetadata, PhoneNumberFormat
 
+from dlp_addon.detect.numbering_automaton import Automaton, Shape, Unsupported, compile_shapes
 from dlp_addon.detect.phone_context import field_says_phone, text_label
 from dlp_addon.model import PHONE, Finding, Segment
 from dlp_addon.normalize import Normalized
@@ -54,8 +55,9 @@ def _spans_by_regex(text: str) -> list[tuple[int, int]]:
 try:
     # The same spans found in C, several times faster on digit-dense text.
     from dlp_addon.detect._phone_runs import find as candidate_spans
+    from dlp_addon.detect._phone_runs import scan as _scan_checked
 except ImportError:  # built where no C compiler was at hand
-    candidate_spans = _spans_by_regex
+    candidate_spans, _scan_checked = _spans_by_regex, None
 
 
 _NON_DIGIT = re.compile(r"\D+")
@@ -281,6 +283,8 @@ def warm_up(regions: Sequence[str]) -> None:
     bare = _bare_plausibility(tuple(regions))
     for size in range(_MIN_DIGITS, _MAX_DIGITS + 3):
         bare.fullmatch("0" * size)
+    if _scan_checked is not None:
+        _bare_automaton(tuple(regions))
 
 
 def _fits(national: str, pattern, lengths) -> bool:
@@ -297,38 +301,49 @@ def _plausible_national(digits: str, region: str) -> bool:
 
 
 @functools.cache
-def _bare_plausibility(regions: tuple[str, ...]) -> _ByLength:
-    """One check for digits written with nothing else: a number of a type a person has
-    (mobile, fixed line, VoIP, personal) in some policy country, with or without its trunk
+def _bare_shapes(regions: tuple[str, ...]) -> tuple[Shape, ...]:
+    """What digits written with nothing else must look like to be a number of a type a person
+    has (mobile, fixed line, VoIP, personal) in some policy country: with or without its trunk
     prefix, or in international form without the "+". A superset of what `_valid_local` can
-    accept, compiled once per policy; ordinary traffic's timestamps and ids mostly fail it."""
-    alternatives: list[tuple[str, frozenset[int] | None]] = []
+    accept; ordinary traffic's timestamps and ids mostly fit none."""
+    shapes = []
     for region in regions:
         metadata = PhoneMetadata.metadata_for_region(region)
         general_lengths = tuple(metadata.general_desc.possible_length or ())
         prefix = metadata.national_prefix_for_parsing
-        prefix_widths = _widths(prefix) if prefix else None
+        code = str(_country_code(region))
         for desc in (metadata.fixed_line, metadata.mobile, metadata.voip, metadata.personal_number):
             if desc is None or not desc.national_number_pattern:
                 continue
-            lengths = sorted({n for n in (desc.possible_length or general_lengths) if n > 0})
-            # The type's own lengths, checked ahead of its pattern.
-            sized = (f"(?=(?:{'|'.join(f'[0-9]{{{n}}}' for n in lengths)})$)" if lengths else "") + \
-                f"(?:{desc.national_number_pattern})"
-            code = str(_country_code(region))
-            if not lengths:
-                alternatives += [(f"(?:{prefix})?{sized}" if prefix else sized, None), (code + sized, None)]
-                continue
-            national = frozenset(lengths)
-            if prefix:
-                with_prefix = None if prefix_widths is None else frozenset(
-                    n + w for n in lengths for w in prefix_widths)
-                alternatives.append((f"(?:{prefix})?{sized}",
-                                     None if with_prefix is None else national | with_prefix))
-            else:
-                alternatives.append((sized, national))
-            alternatives.append((code + sized, frozenset(len(code) + n for n in lengths)))
+            lengths = frozenset(n for n in (desc.possible_length or general_lengths) if n > 0) or None
+            shapes.append(Shape(f"(?:{prefix})?" if prefix else "", desc.national_number_pattern, lengths))
+            shapes.append(Shape(code, desc.national_number_pattern, lengths))
+    return tuple(shapes)
+
+
+@functools.cache
+def _bare_plausibility(regions: tuple[str, ...]) -> _ByLength:
+    """The bare check as one regex per length, compiled once per policy."""
+    alternatives: list[tuple[str, frozenset[int] | None]] = []
+    for shape in _bare_shapes(regions):
+        lengths = sorted(shape.lengths or ())
+        # The type's own lengths, checked ahead of its pattern.
+        sized = (f"(?=(?:{'|'.join(f'[0-9]{{{n}}}' for n in lengths)})$)" if lengths else "") + \
+            f"(?:{shape.national})"
+        heads = _widths(shape.head) if shape.head else range(1)
+        alternatives.append((shape.head + sized, None if heads is None or not lengths else
+                             frozenset(n + w for n in lengths for w in heads)))
     return _ByLength(alternatives)
+
+
+@functools.cache
+def _bare_automaton(regions: tuple[str, ...]) -> Automaton | None:
+    """The bare check as a table for the C scan (see numbering_automaton), or None where a
+    pattern cannot be compiled into one: the regex then does all the checking."""
+    try:
+        return compile_shapes(_bare_shapes(regions))
+    except Unsupported:
+        return None
 
 
 def _widths(pattern: str) -> range | None:
@@ -560,6 +575,8 @@ class PhoneDetector:
         self._rejected: Counter[str] = Counter()
         self._deadline: float | None = None
         self._bare_plausible = _bare_plausibility(self.regions)
+        # The same check inside the C scan, where it was built and every pattern could be read.
+        self._automaton = _bare_automaton(self.regions) if _scan_checked is not None else None
 
     def find(self, segments: Iterable[tuple[Segment, Normalized]], deadline: float | None = None) -> list[Finding]:
         """Every phone number in the segments; past `deadline` (time.monotonic) it stops and
@@ -579,13 +596,13 @@ class PhoneDetector:
 
     def _scan_segment(self, segment: Segment, norm: Normalized, found: list, weak: list) -> None:
         text = norm.text
-        spans = candidate_spans(text)
-        if not spans:
-            return
+        spans, rejected, checked = self._candidates(text)
+        if not spans and (not rejected or segment.layout == "text"):
+            return  # rejected runs only matter in text as siblings of weak candidates
         field_hint = field_says_phone(segment.field)
+        rejected = [r for r in rejected if r[1] - r[0] >= _MIN_DIGITS] if field_hint is not False else []
         layout = _TextLayout(text) if segment.layout == "text" else None
         bare = self._bare_plausible
-        rejected: list[tuple[int, int]] = []
         weak_before = len(weak)
         for count, (start, end) in enumerate(spans):
             if count % _CLOCK_EVERY == 0 and count and self._late():
@@ -596,7 +613,7 @@ class PhoneDetector:
             # before any per-number work. They still count as members of their column, so a
             # column of counters with a few valid numbers in it stays a column of counters.
             if raw.isdigit():
-                if not raw.startswith("00") and bare.fullmatch(raw) is None:
+                if not raw.startswith("00") and not (checked and raw.isascii()) and bare.fullmatch(raw) is None:
                     if field_hint is not False and len(raw) >= _MIN_DIGITS:
                         rejected.append((start, end))
                     continue
@@ -624,6 +641,15 @@ class PhoneDetector:
                     self._rejected[group] += 1
         elif len(weak) > weak_before:
             self._count_rejected(segment, text, layout, weak[weak_before:], rejected)
+
+    def _candidates(self, text: str) -> tuple[list, list, bool]:
+        """The candidate spans; the bare runs among them already known to fit no plan (taken
+        out of the spans); and whether the bare ASCII runs left in the spans are known to fit one."""
+        automaton = self._automaton
+        if automaton is None:
+            return candidate_spans(text), [], False
+        spans, rejected = _scan_checked(text, automaton.transitions, automaton.accepting)
+        return spans, rejected, automaton.exact
 
     def _count_rejected(self, segment: Segment, text: str, layout, weak: list[_Weak],
                         rejected: list[tuple[int, int]]) -> None:

@@ -48,3 +48,81 @@ def test_detector_uses_it():
 def test_only_str():
     with pytest.raises(TypeError):
         native.find(b"13800138000")
+
+
+# -- the bare-number check inside the scan -------------------------------------------------------
+
+_REGIONS = ("US", "GB", "CN", "RU", "IR", "SA", "AE", "EG", "IN")
+
+
+def _sorted_by_python(text: str, bare) -> tuple[list, list]:
+    """What PhoneDetector._scan_segment's first look decides for each run the C scan may
+    decide: ASCII runs opening with neither "+" nor "00" and holding no space."""
+    spans, rejected = [], []
+    for start, end in phone._spans_by_regex(text):
+        raw = text[start:end]
+        if raw.isascii() and " " not in raw and not raw.lstrip("(").startswith(("+", "00")):
+            if raw.isdigit():
+                (spans if bare.fullmatch(raw) else rejected).append((start, end))
+                continue
+            if phone._DECIMAL.match(raw) or bare.fullmatch(phone._NON_DIGIT.sub("", raw)) is None:
+                continue
+        spans.append((start, end))
+    return spans, rejected
+
+
+def _numbers_and_noise(rng: random.Random) -> str:
+    pieces = ["13800138000", "8613800138000", "79161234567", "89161234567", "02079460958", "2025550143",
+              "09123456789", "0501234567", "971501234567", "01012345678", "9876543210", "00861380013",
+              "202.555.0143", "8-912-345-67-89", "170.721267", "(202)555-0143", "+7 912 345", "1757878094971"]
+    out = []
+    for _ in range(rng.randint(1, 12)):
+        piece = rng.choice(pieces) if rng.random() < 0.6 else "".join(rng.choice(_ALPHABET)
+                                                                       for _ in range(rng.randint(1, 20)))
+        out.append(piece + rng.choice(["", " ", ",", "\n", "a", "-", "."]))
+    return "".join(out)
+
+
+def test_scan_sorts_runs_as_the_detector_does():
+    automaton = phone._bare_automaton(_REGIONS)
+    bare = phone._bare_plausibility(_REGIONS)
+    rng = random.Random(20261202)
+    taken_out = 0
+    for _ in range(20_000):
+        text = _numbers_and_noise(rng)
+        spans, rejected = native.scan(text, automaton.transitions, automaton.accepting)
+        assert (spans, rejected) == _sorted_by_python(text, bare), repr(text)
+        taken_out += len(rejected)
+    assert taken_out > 1000
+
+
+def test_scan_refuses_a_broken_table():
+    automaton = phone._bare_automaton(_REGIONS)
+    with pytest.raises(ValueError):
+        native.scan("13800138000", automaton.transitions[:-4], automaton.accepting)
+    pointing_nowhere = (10**6).to_bytes(4, "little", signed=True) * (10 * len(automaton.accepting))
+    with pytest.raises(ValueError):
+        native.scan("13800138000", pointing_nowhere, automaton.accepting)
+
+
+def test_detector_finds_the_same_with_and_without_it():
+    from tests.bench import corpora
+
+    with_table = phone.PhoneDetector(_REGIONS)
+    without = phone.PhoneDetector(_REGIONS)
+    without._automaton = None
+    assert with_table._automaton is not None
+    bodies = corpora.list_corpus(256 * 1024, 64 * 1024) + corpora.benign_corpus(256 * 1024, 64 * 1024)
+    from dlp_addon.extract import extract_content
+    from dlp_addon.normalize import normalize
+    from dlp_addon.policy import load_policy
+
+    limits = load_policy("policies/default.yaml").limits
+    found = 0
+    for body in bodies:
+        segments = [(s, normalize(s.text)) for s in extract_content(body.data, limits,
+                                                                    content_type=body.content_type).segments]
+        expected = sorted((f.normalized, f.start, f.where) for f in without.find(segments))
+        assert sorted((f.normalized, f.start, f.where) for f in with_table.find(segments)) == expected, body.kind
+        found += len(expected)
+    assert found > 1000
