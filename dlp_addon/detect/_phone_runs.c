@@ -125,9 +125,18 @@ static Py_ssize_t candidate_end(const Text *t, Py_ssize_t p) {
 }
 
 static int append_span(PyObject *list, Py_ssize_t start, Py_ssize_t end) {
-    PyObject *span = Py_BuildValue("(nn)", start, end);
+    PyObject *span = PyTuple_New(2);
     if (span == NULL)
         return -1;
+    PyObject *first = PyLong_FromSsize_t(start), *second = PyLong_FromSsize_t(end);
+    if (first == NULL || second == NULL) {
+        Py_XDECREF(first);
+        Py_XDECREF(second);
+        Py_DECREF(span);
+        return -1;
+    }
+    PyTuple_SET_ITEM(span, 0, first);
+    PyTuple_SET_ITEM(span, 1, second);
     int failed = PyList_Append(list, span);
     Py_DECREF(span);
     return failed;
@@ -197,13 +206,30 @@ static int look(const Plans *plans, const Text *t, Py_ssize_t start, Py_ssize_t 
 /* Calls `each(start, end, context)` for every candidate span, in order; -1 on error. */
 typedef int (*SpanSink)(Py_ssize_t start, Py_ssize_t end, void *context);
 
+static inline int may_start(Py_UCS4 c) {
+    return c == '(' || c == '+' || is_digit(c);
+}
+
 static int each_candidate(const Text *t, SpanSink each, void *context) {
     Py_ssize_t p = 0;
+    const Py_UCS1 *bytes = t->kind == PyUnicode_1BYTE_KIND ? t->data : NULL;
     while (p < t->length) {
+        if (bytes != NULL) {
+            /* Latin-1 holds no decimal digits beyond ASCII's. */
+            while (p < t->length && !((bytes[p] >= '0' && bytes[p] <= '9') || bytes[p] == '(' || bytes[p] == '+'))
+                p++;
+            if (p >= t->length)
+                break;
+        }
         Py_UCS4 c = PyUnicode_READ(t->kind, t->data, p);
-        Py_ssize_t end = (c == '(' || c == '+' || is_digit(c)) ? candidate_end(t, p) : -1;
+        Py_ssize_t end = may_start(c) ? candidate_end(t, p) : -1;
         if (end < 0) {
             p++;
+            /* The rest of a digit run after a failed start is preceded by a digit, which
+             * starts_clear refuses: no candidate starts there either. */
+            if (is_digit(c))
+                while (p < t->length && is_digit(PyUnicode_READ(t->kind, t->data, p)))
+                    p++;
             continue;
         }
         if (each(p, end, context) < 0)

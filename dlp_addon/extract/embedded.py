@@ -30,7 +30,9 @@ from dlp_addon.extract.charset import decode_text, detect, looks_binary
 _MIN_RUN = 16  # base64 of the shortest address worth finding ("ivan@mail.ru")
 # Both alphabets at once (a JWT or URL-safe token is the same thing as a base64 field). A line
 # break continues a run only after a full-width line, since MIME and PEM wrap at 64 or 76.
-_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}(?:(?<=[A-Za-z0-9+/_-]{40})\r?\n[A-Za-z0-9+/_-]+)*={0,2}")
+# The look-behind only spares the engine retrying inside runs shorter than 16 (it never starts
+# a match mid-run anyway).
+_RUN = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}(?:(?<=[A-Za-z0-9+/_-]{40})\r?\n[A-Za-z0-9+/_-]+)*={0,2}")
 _HEX = "0123456789abcdefABCDEF-"
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _HEAD = 512  # base64 characters decoded first: 384 bytes show any container's magic and tar's
@@ -181,6 +183,10 @@ _TEXTUAL = (
 # -- base64 ----------------------------------------------------------------------------------
 
 def _open_base64(text: str, budget: Budget, where: str, field: str, depth: int) -> None:
+    if text.lower() == text or text.upper() == text:
+        # No run can mix cases if the text does not (see _may_be_base64): telemetry, hex
+        # ids and UUIDs are skipped at the speed of a copy rather than scanned run by run.
+        return
     for number, match in enumerate(_RUN.finditer(text)):
         if number % _CHECK_EVERY == _CHECK_EVERY - 1 and budget.out_of_time(where):
             return
