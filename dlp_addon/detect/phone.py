@@ -704,8 +704,10 @@ class PhoneDetector:
         hint = self._context(text, start, end, field_hint, layout)
         if hint is False:
             return
-        weak_candidate = _Weak(norm, start, end, segment.where, digits, regions,
-                               self._groups(segment, text, start, end, layout))
+        groups = self._groups(segment, text, start, end, layout)
+        if hint is None and not groups:
+            return  # only siblings could vouch for it, and it has none (a number among words)
+        weak_candidate = _Weak(norm, start, end, segment.where, digits, regions, groups)
         if hint:
             finding = self._resolve(weak_candidate)
             if finding:
