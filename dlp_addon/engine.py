@@ -26,7 +26,8 @@ from dlp_addon.detect.phone import PhoneDetector
 from dlp_addon.evidence import Hasher, mask
 from dlp_addon.extract import Extraction, extract_content, extract_request
 from dlp_addon.extract.sniff import kind_of
-from dlp_addon.model import EMAIL, PHONE, Evidence, Finding, Inspection, Problem, RequestData, Segment
+from dlp_addon.model import (EMAIL, KINDS, PHONE, SAMPLES_PER_KIND, Evidence, Finding, Inspection, Problem,
+                             RequestData, Segment)
 from dlp_addon.normalize import Normalized, normalize
 from dlp_addon.policy import Policy
 
@@ -153,13 +154,23 @@ class Engine:
         for finding in found:
             is_exempt = finding.kind == EMAIL and exemptions.company_domain(email_domain(finding.normalized))
             tally.add(finding, is_exempt)
-        evidence = tuple(
-            Evidence(kind, self.digest(kind, canonical), mask(kind, finding.raw), safe_where(finding.where),
-                     tally.occurrences[(kind, canonical)])
-            for (kind, canonical), finding in tally.first.items()
-        )
+        # A list of 30,000 customers needs three masked samples of each kind, not 30,000; and
+        # its places repeat (a CSV's rows are all "body").
+        samples_left = dict.fromkeys(KINDS, SAMPLES_PER_KIND)
+        places: dict[str, str] = {}
+        evidence = []
+        for (kind, canonical), finding in tally.first.items():
+            masked = ""
+            if samples_left.get(kind, 0) > 0:
+                samples_left[kind] -= 1
+                masked = mask(kind, finding.raw)
+            place = places.get(finding.where)
+            if place is None:
+                place = places[finding.where] = safe_where(finding.where)
+            evidence.append(Evidence(kind, self.digest(kind, canonical), masked, place,
+                                     tally.occurrences[(kind, canonical)]))
         return Inspection(
-            evidence=evidence,
+            evidence=tuple(evidence),
             problems=tuple(replace(p, where=safe_where(p.where), detail=safe_where(p.detail, numbers=False))
                            for p in (*extraction.problems, *problems)),
             bytes_inspected=extraction.bytes_inspected,

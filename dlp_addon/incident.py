@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from dlp_addon.model import KINDS, Inspection, Verdict
-
-SAMPLES_PER_KIND = 3
+from dlp_addon.model import KINDS, SAMPLES_PER_KIND, Inspection, Verdict
 
 
 def new_incident_id(now: float) -> str:

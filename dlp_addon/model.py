@@ -91,13 +91,19 @@ class Finding:
     end: int = 0
 
 
+# Masked samples an incident and a block page show of each kind.
+SAMPLES_PER_KIND = 3
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """One distinct identifier as the rest of the system sees it: no plain text."""
 
     kind: str
     digest: str  # HMAC-SHA256 of "kind:normalized" under the gateway's key
-    masked: str  # masked sample of what was sent, e.g. "j***@g***.com"
+    # Masked sample of what was sent, e.g. "j***@g***.com". Only the first SAMPLES_PER_KIND of
+    # each kind carry one, since that is all an incident or a block page shows: "" after them.
+    masked: str
     where: str  # first place it was seen
     occurrences: int = 1
 

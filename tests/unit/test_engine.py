@@ -96,3 +96,18 @@ def test_a_detector_that_outlasts_the_deadline_is_a_timeout():
     engine = Engine(replace(POLICY, limits=Limits(max_seconds=0.001)), b"k" * 32)
     inspection = engine.inspect_content(b"12 " * 60000, content_type="text/plain")
     assert "timeout" in [p.sub_reason for p in inspection.problems]
+
+
+def test_a_list_carries_the_masked_samples_an_incident_shows_and_no_more():
+    from dlp_addon.incident import samples
+    from dlp_addon.model import SAMPLES_PER_KIND
+
+    engine = Engine(POLICY, b"k" * 32)
+    inspection = engine.inspect_content(LIST[:4000], content_type="text/csv")
+    assert inspection.counts()["email"] > 50 and inspection.counts()["phone"] > 50
+    for kind in ("email", "phone"):
+        masks = [e.masked for e in inspection.evidence if e.kind == kind]
+        assert all(masks[:SAMPLES_PER_KIND]) and not any(masks[SAMPLES_PER_KIND:])
+    shown = samples(inspection)
+    assert len(shown) == 2 * SAMPLES_PER_KIND
+    assert shown == ["c***@e***.com"] * 3 + ["+44 791* ***000", "+44 791* ***001", "+44 791* ***002"]
