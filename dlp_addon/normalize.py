@@ -59,7 +59,8 @@ def _table() -> dict[int, int]:
     return table
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: see model.Segment.
+@dataclass(slots=True)
 class Normalized:
     text: str
     original: str

@@ -125,6 +125,12 @@ def add_value(value: str, budget: Budget, *, where: str, field: str, group: str,
         if json_doc.extract(value, budget, where, depth + 1):
             return
     budget.add(Segment(value, where, field, group, "text" if "\n" in value else "value"))
-    from dlp_addon.extract import embedded  # on first use, as the extractors: it recurses through here
+    _embedded().extract(value, budget, where=where, field=field, group=group, depth=depth)
 
-    embedded.extract(value, budget, where=where, field=field, group=group, depth=depth)
+
+@functools.cache
+def _embedded():
+    # Imported on first use, as the extractors are: it recurses through this module.
+    from dlp_addon.extract import embedded
+
+    return embedded

@@ -90,7 +90,9 @@ def _walk(document, budget: Budget, where: str, root: str, depth: int) -> None:
         elif isinstance(value, _Pairs):
             path, group = parent + step, parent_group + group_step
             for name, child in reversed(value):
-                stack.append((child, path, "." + name, group, "." + name, name))
+                if _may_hold_text(child):
+                    dotted = "." + name
+                    stack.append((child, path, dotted, group, dotted, name))
             for name, _ in value:
                 if _key_worth_reading(name):
                     budget.add(Segment(name, f"{where}:{path}.{name}:key", "", f"{where}:{group}.{name}:keys",
@@ -98,7 +100,17 @@ def _walk(document, budget: Budget, where: str, root: str, depth: int) -> None:
         elif isinstance(value, list):
             path, group = parent + step, parent_group + group_step
             for index in range(len(value) - 1, -1, -1):
-                stack.append((value[index], path, f"[{index}]", group, "[*]", key))
+                child = value[index]
+                if _may_hold_text(child):
+                    stack.append((child, path, f"[{index}]", group, "[*]", key))
+
+
+def _may_hold_text(value) -> bool:
+    """Whether `_walk` makes anything of the value: floats, flags, nulls and short whole
+    numbers (most of an API's values) are not even put on its stack."""
+    kind = type(value)
+    return kind is str or kind is _Pairs or kind is list or (
+        kind is int and not -_SMALLEST_NUMBER < value < _SMALLEST_NUMBER)
 
 
 @functools.lru_cache(maxsize=4096)  # a list's records repeat the same few keys
