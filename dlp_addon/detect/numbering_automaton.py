@@ -73,6 +73,13 @@ def compile_shapes(shapes: Sequence[Shape]) -> Automaton:
     (`exact` is False), so what it rejects is still rejected by them."""
     exact = True
     automata = []
+    # Shapes that differ only in their national pattern are one shape with the alternation of
+    # those patterns (the countries sharing +1 all follow "1" with ten digits of their own).
+    merged: dict[tuple[str, frozenset[int] | None], list[str]] = {}
+    for shape in shapes:
+        merged.setdefault((shape.head, shape.lengths), []).append(shape.national)
+    shapes = [Shape(head, "|".join(f"(?:{n})" for n in dict.fromkeys(nationals)), lengths)
+              for (head, lengths), nationals in merged.items()]
     for shape in shapes:
         try:
             parts = _thompson(shape)

@@ -305,10 +305,16 @@ def _bare_shapes(regions: tuple[str, ...]) -> tuple[Shape, ...]:
     """What digits written with nothing else must look like to be a number of a type a person
     has (mobile, fixed line, VoIP, personal) in some policy country: with or without its trunk
     prefix, or in international form without the "+". A superset of what `_valid_local` can
-    accept; ordinary traffic's timestamps and ids mostly fit none."""
+    accept; ordinary traffic's timestamps and ids mostly fit none. Every region that shares a
+    policy country's code counts, as it does for `_national_reading`: with the US come Canada
+    and the Caribbean (+1), with Russia Kazakhstan (+7)."""
     shapes = []
-    for region in regions:
+    sharing = (r for code in dict.fromkeys(_country_code(r) for r in regions)
+               for r in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code, ()))
+    for region in sharing:
         metadata = PhoneMetadata.metadata_for_region(region)
+        if metadata is None:
+            continue
         general_lengths = tuple(metadata.general_desc.possible_length or ())
         prefix = metadata.national_prefix_for_parsing
         code = str(_country_code(region))

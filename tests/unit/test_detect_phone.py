@@ -164,3 +164,12 @@ def test_the_messages_own_international_numbers_choose_the_country_of_its_nation
 ])
 def test_labels_do_not_reach_across_numbers_and_amounts_are_not_phones(text):
     assert phones(text) == []
+
+
+def test_countries_that_share_a_policy_countrys_code_count_written_bare():
+    # Canada shares +1 with the US and Kazakhstan +7 with Russia: a column of their numbers
+    # without "+" is read as it is written, not rejected by the first check of digit runs.
+    canada = ["3066918122", "4165550198", "6045550134", "5148675309"]
+    kazakhstan = ["87012345678", "87771234567", "87051234567", "87471234567"]
+    assert [e for e, _ in phones("\n".join(canada))] == ["+1" + n for n in canada]
+    assert [e for e, _ in phones("\n".join(kazakhstan))] == ["+7" + n[1:] for n in kazakhstan]
