@@ -307,11 +307,50 @@ done:
     return result;
 }
 
+/* accepts(digits, next_states, accepting): True or False, or None when `digits` holds
+ * anything but ASCII digits (the caller then asks the regex). */
+static PyObject *accepts(PyObject *module, PyObject *args) {
+    PyObject *digits, *result = NULL;
+    Py_buffer next, accepting;
+    if (!PyArg_ParseTuple(args, "Uy*y*:accepts", &digits, &next, &accepting))
+        return NULL;
+    if (accepting.len < 1 || next.len != accepting.len * 10 * (Py_ssize_t)sizeof(int32_t)) {
+        PyErr_SetString(PyExc_ValueError, "accepts() needs ten int32 next states for each accepting flag");
+        goto done;
+    }
+    Text t = {PyUnicode_KIND(digits), PyUnicode_DATA(digits), PyUnicode_GET_LENGTH(digits)};
+    for (Py_ssize_t i = 0; i < t.length; i++) {
+        Py_UCS4 c = PyUnicode_READ(t.kind, t.data, i);
+        if (c < '0' || c > '9') {
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+    }
+    Plans plans = {next.buf, accepting.buf, accepting.len};
+    switch (fits(&plans, &t, 0, t.length)) {
+    case BROKEN_TABLE:
+        PyErr_SetString(PyExc_ValueError, "the automaton names a state it does not have");
+        break;
+    case FITS:
+        result = Py_NewRef(Py_True);
+        break;
+    default:
+        result = Py_NewRef(Py_False);
+    }
+done:
+    PyBuffer_Release(&next);
+    PyBuffer_Release(&accepting);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"find", find, METH_O, "Spans of the phone-number candidates in a str, as phone._CANDIDATE finds them."},
     {"scan", scan, METH_VARARGS,
      "scan(text, next_states, accepting) -> (spans, rejected): the candidates, with the runs that fail the "
      "bare-number check taken out (see PhoneDetector._scan_segment); bare ones are listed in rejected."},
+    {"accepts", accepts, METH_VARARGS,
+     "accepts(digits, next_states, accepting) -> whether the automaton accepts the digits; None if they are "
+     "not all ASCII digits."},
     {NULL, NULL, 0, NULL},
 };
 

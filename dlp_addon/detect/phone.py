@@ -55,9 +55,10 @@ def _spans_by_regex(text: str) -> list[tuple[int, int]]:
 try:
     # The same spans found in C, several times faster on digit-dense text.
     from dlp_addon.detect._phone_runs import find as candidate_spans
+    from dlp_addon.detect._phone_runs import accepts as _accepts
     from dlp_addon.detect._phone_runs import scan as _scan_checked
 except ImportError:  # built where no C compiler was at hand
-    candidate_spans, _scan_checked = _spans_by_regex, None
+    candidate_spans, _scan_checked, _accepts = _spans_by_regex, None, None
 
 
 _NON_DIGIT = re.compile(r"\D+")
@@ -280,11 +281,10 @@ def warm_up(regions: Sequence[str]) -> None:
         _international_prefix(region)
         _compiled_formats(region)
         _writing_rules(_country_code(region))
-    bare = _bare_plausibility(tuple(regions))
-    for size in range(_MIN_DIGITS, _MAX_DIGITS + 3):
-        bare.fullmatch("0" * size)
-    if _scan_checked is not None:
-        _bare_automaton(tuple(regions))
+    if _BareCheck(tuple(regions)).automaton is None:
+        bare = _bare_plausibility(tuple(regions))
+        for size in range(_MIN_DIGITS, _MAX_DIGITS + 3):
+            bare.fullmatch("0" * size)
 
 
 def _fits(national: str, pattern, lengths) -> bool:
@@ -317,6 +317,7 @@ def _bare_shapes(regions: tuple[str, ...]) -> tuple[Shape, ...]:
             continue
         general_lengths = tuple(metadata.general_desc.possible_length or ())
         prefix = metadata.national_prefix_for_parsing
+        international = metadata.international_prefix
         code = str(_country_code(region))
         for desc in (metadata.fixed_line, metadata.mobile, metadata.voip, metadata.personal_number):
             if desc is None or not desc.national_number_pattern:
@@ -324,6 +325,9 @@ def _bare_shapes(regions: tuple[str, ...]) -> tuple[Shape, ...]:
             lengths = frozenset(n for n in (desc.possible_length or general_lengths) if n > 0) or None
             shapes.append(Shape(f"(?:{prefix})?" if prefix else "", desc.national_number_pattern, lengths))
             shapes.append(Shape(code, desc.national_number_pattern, lengths))
+            if international:
+                # Dialled from abroad and back (`810 7 912 ...` in Russia), which `parse` reads too.
+                shapes.append(Shape(f"(?:{international}){code}", desc.national_number_pattern, lengths))
     return tuple(shapes)
 
 
@@ -350,6 +354,24 @@ def _bare_automaton(regions: tuple[str, ...]) -> Automaton | None:
         return compile_shapes(_bare_shapes(regions))
     except Unsupported:
         return None
+
+
+class _BareCheck:
+    """The bare-number check as the detector asks it: the automaton, in C, where it was built
+    and is exact (then the regex, a few MB compiled, is never compiled), else the regex."""
+
+    def __init__(self, regions: tuple[str, ...]):
+        self.regions = regions
+        automaton = _bare_automaton(regions) if _accepts is not None else None
+        self.automaton = automaton if automaton is not None and automaton.exact else None
+
+    def fullmatch(self, digits: str):
+        automaton = self.automaton
+        if automaton is not None:
+            fits = _accepts(digits, automaton.transitions, automaton.accepting)
+            if fits is not None:
+                return True if fits else None
+        return _bare_plausibility(self.regions).fullmatch(digits)
 
 
 def _widths(pattern: str) -> range | None:
@@ -576,11 +598,14 @@ class PhoneDetector:
     def __init__(self, regions: Sequence[str]):
         self.regions = tuple(regions)
         self.region_codes = frozenset(_country_code(r) for r in self.regions)
+        # A number stored without its "+" only counts with a policy country's code, and
+        # country codes are prefix-free: other digits need not be parsed as one.
+        self._stored_prefixes = tuple(str(code) for code in self.region_codes)
         self._document = _Regions(self.regions, 0)
         self._written_countries: tuple[str, ...] = ()
         self._rejected: Counter[str] = Counter()
         self._deadline: float | None = None
-        self._bare_plausible = _bare_plausibility(self.regions)
+        self._bare_plausible = _BareCheck(self.regions)
         # The same check inside the C scan, where it was built and every pattern could be read.
         self._automaton = _bare_automaton(self.regions) if _scan_checked is not None else None
 
@@ -829,7 +854,8 @@ class PhoneDetector:
         # 79161234567), competes with the national readings: in a Russian list 79161234567
         # is a Moscow mobile, not a landline in Nanchang. Ranked as ungrouped, it cannot beat
         # a reading that fits how the number was written.
-        stored = _valid_international(digits) if best_rank is None or best_rank[0] == _NOT_GROUPED else None
+        stored = _valid_international(digits) if (best_rank is None or best_rank[0] == _NOT_GROUPED) and \
+            digits.startswith(self._stored_prefixes) else None
         if stored is not None and stored.country_code in self.region_codes:
             region = _facts(stored)[0]
             index = regions.order.index(region) if region in regions.order else len(regions.order)
@@ -855,7 +881,7 @@ class PhoneDetector:
         if any(reading is not None and _personal(reading)
                for reading in (_national_reading(digits, region) for region in regions.order)):
             return True
-        stored = _valid_international(digits)
+        stored = _valid_international(digits) if digits.startswith(self._stored_prefixes) else None
         return stored is not None and stored.country_code in self.region_codes
 
     def _spans(self, text: str, start: int, end: int, regions: _Regions) -> list[tuple[int, int]]:
@@ -863,8 +889,13 @@ class PhoneDetector:
         inside it: `13800138000 25` is a phone and an age, `4111 1111 1111 1111` is neither.
         A run with an international prefix is one number or none."""
         raw = text[start:end]
-        if (not _WHITESPACE.search(raw) or raw.lstrip("( ").startswith(("+", "00"))
-                or self._any_valid(raw, regions)):
+        if not _WHITESPACE.search(raw) or raw.lstrip("( ").startswith(("+", "00")):
+            return [(start, end)]
+        whole = _NON_DIGIT.sub("", raw)
+        # The compiled check first, as for each window below: Russian prose writes every
+        # large number with spaces (`19 772 562`), and each would cost a parse per country.
+        if (whole.startswith("00") or self._bare_plausible.fullmatch(whole) is not None) and \
+                self._any_valid(raw, regions):
             return [(start, end)]
         pieces, position = [], start
         for gap in _WHITESPACE.finditer(raw):

@@ -173,3 +173,8 @@ def test_countries_that_share_a_policy_countrys_code_count_written_bare():
     kazakhstan = ["87012345678", "87771234567", "87051234567", "87471234567"]
     assert [e for e, _ in phones("\n".join(canada))] == ["+1" + n for n in canada]
     assert [e for e, _ in phones("\n".join(kazakhstan))] == ["+7" + n[1:] for n in kazakhstan]
+
+
+def test_a_number_dialled_back_from_abroad_reads_the_same_with_or_without_spaces():
+    assert phones("тел. 810 7 912 345 67 89") == [("+79123456789", "810 7 912 345 67 89")]
+    assert phones("тел. 81079123456789") == [("+79123456789", "81079123456789")]

@@ -126,3 +126,17 @@ def test_detector_finds_the_same_with_and_without_it():
         assert sorted((f.normalized, f.start, f.where) for f in with_table.find(segments)) == expected, body.kind
         found += len(expected)
     assert found > 1000
+
+
+def test_accepts_walks_the_same_automaton():
+    automaton = phone._bare_automaton(_REGIONS)
+    rng = random.Random(7)
+    for _ in range(20_000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 20)))
+        assert native.accepts(digits, automaton.transitions, automaton.accepting) == automaton.accepts(digits)
+    assert native.accepts("138٠0138000", automaton.transitions, automaton.accepting) is None  # the regex decides
+    assert native.accepts("1380013800a", automaton.transitions, automaton.accepting) is None
+    # The detector asks it, and never compiles the regex.
+    detector = phone.PhoneDetector(_REGIONS)
+    assert detector._bare_plausible.automaton is automaton
+    assert detector._bare_plausible.fullmatch("13800138000") and detector._bare_plausible.fullmatch("1700000000000") is None
