@@ -64,8 +64,9 @@ class Engine:
         self._phones = PhoneDetector(policy.regions)
 
     def warm_up(self) -> None:
-        """Load and compile now what the first real request would otherwise pay for (~0.1 s):
-        the suffix list, the digit table, and each policy country's numbering plan and formats."""
+        """Load and compile now what the first real request would otherwise pay for (about
+        0.3 s): the suffix list, the digit table, and each policy country's numbering plan and
+        formats. The numbering-plan automaton was built with the detector (about 0.75 s)."""
         lines = ["name,email,phone,тел,手机,هاتف"]
         for region in self.policy.regions:
             number = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
