@@ -260,61 +260,62 @@ def _determinise(nfa: _Nfa, part: tuple) -> _Dfa:
         # Only configurations with somewhere to go tell states apart.
         return frozenset(c for c in live if nfa.moves[c[0]]), accepting
 
+    def step(key: tuple[frozenset, bool], digit: int) -> tuple[frozenset, bool] | None:
+        bit = 1 << digit
+        live, ended = set(), set()
+        for state, count in key[0]:
+            following = count + 1 if count >= 0 else -1
+            if following > longest:
+                continue
+            for mask, target in nfa.moves[state]:
+                if mask & bit:
+                    go_on, stop = nfa.closure(target)
+                    live.update((s, following) for s in go_on)
+                    ended.update((s, following) for s in stop)
+        reached = settled(live, ended)
+        return reached if reached[0] or reached[1] else None
+
     go_on, stop = nfa.closure(head_start)
-    start = settled({(s, -1) for s in go_on}, {(s, -1) for s in stop})
+    return _explore(settled({(s, -1) for s in go_on}, {(s, -1) for s in stop}), step, lambda key: key[1])
+
+
+def _explore(start, step, accepts) -> _Dfa:
+    """The states reachable from `start`, numbered in the order found: `step(state, digit)`
+    is the next state (any hashable key) or None, `accepts(state)` whether a string may end there."""
     index = {start: 0}
     order = [start]
     transitions: list[list[int]] = []
     accepting: list[bool] = []
     while len(transitions) < len(order):
-        configurations, accepts = order[len(transitions)]
-        accepting.append(accepts)
+        state = order[len(transitions)]
+        accepting.append(accepts(state))
         row = []
         for digit in range(10):
-            bit = 1 << digit
-            live, ended = set(), set()
-            for state, count in configurations:
-                step = count + 1 if count >= 0 else -1
-                if step > longest:
-                    continue
-                for mask, target in nfa.moves[state]:
-                    if mask & bit:
-                        go_on, stop = nfa.closure(target)
-                        live.update((s, step) for s in go_on)
-                        ended.update((s, step) for s in stop)
-            key = settled(live, ended)
-            if not key[0] and not key[1]:
+            following = step(state, digit)
+            if following is None:
                 row.append(-1)
                 continue
-            if key not in index:
-                index[key] = len(order)
-                order.append(key)
-            row.append(index[key])
+            if following not in index:
+                index[following] = len(order)
+                order.append(following)
+            row.append(index[following])
         transitions.append(row)
     return transitions, accepting
 
 
 def _union(first: _Dfa, second: _Dfa) -> _Dfa:
     """The product automaton: a state is a pair of states, -1 where that side is out."""
-    index = {(0, 0): 0}
-    order = [(0, 0)]
-    transitions: list[list[int]] = []
-    accepting: list[bool] = []
-    while len(transitions) < len(order):
-        p, q = order[len(transitions)]
-        accepting.append((p >= 0 and first[1][p]) or (q >= 0 and second[1][q]))
-        row = []
-        for digit in range(10):
-            pair = (first[0][p][digit] if p >= 0 else -1, second[0][q][digit] if q >= 0 else -1)
-            if pair == (-1, -1):
-                row.append(-1)
-                continue
-            if pair not in index:
-                index[pair] = len(order)
-                order.append(pair)
-            row.append(index[pair])
-        transitions.append(row)
-    return transitions, accepting
+
+    def step(pair: tuple[int, int], digit: int) -> tuple[int, int] | None:
+        p, q = pair
+        following = (first[0][p][digit] if p >= 0 else -1, second[0][q][digit] if q >= 0 else -1)
+        return None if following == (-1, -1) else following
+
+    def accepts(pair: tuple[int, int]) -> bool:
+        p, q = pair
+        return (p >= 0 and first[1][p]) or (q >= 0 and second[1][q])
+
+    return _explore((0, 0), step, accepts)
 
 
 def _minimal(transitions: list[list[int]], accepting: list[bool]) -> _Dfa:
