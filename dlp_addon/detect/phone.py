@@ -281,7 +281,7 @@ def warm_up(regions: Sequence[str]) -> None:
         _international_prefix(region)
         _compiled_formats(region)
         _writing_rules(_country_code(region))
-    if _BareCheck(tuple(regions)).automaton is None:
+    if not _BareCheck(tuple(regions)).exact:
         bare = _bare_plausibility(tuple(regions))
         for size in range(_MIN_DIGITS, _MAX_DIGITS + 3):
             bare.fullmatch("0" * size)
@@ -357,18 +357,22 @@ def _bare_automaton(regions: tuple[str, ...]) -> Automaton | None:
 
 
 class _BareCheck:
-    """The bare-number check as the detector asks it: the automaton, in C, where it was built
-    and is exact (then the regex, a few MB compiled, is never compiled), else the regex."""
+    """The bare-number check as the detector asks it: the automaton, in C, where the C scan
+    was built and the automaton is exact (the regex, a few MB compiled, is then never
+    compiled), else the regex. An automaton that is not exact still serves the scan, whose
+    rejections it makes only where the regex would too."""
 
     def __init__(self, regions: tuple[str, ...]):
         self.regions = regions
-        automaton = _bare_automaton(regions) if _accepts is not None else None
-        self.automaton = automaton if automaton is not None and automaton.exact else None
+        self.automaton = _bare_automaton(regions) if _scan_checked is not None else None
+
+    @property
+    def exact(self) -> bool:
+        return self.automaton is not None and self.automaton.exact
 
     def fullmatch(self, digits: str):
-        automaton = self.automaton
-        if automaton is not None:
-            fits = _accepts(digits, automaton.transitions, automaton.accepting)
+        if self.exact:
+            fits = _accepts(digits, self.automaton.transitions, self.automaton.accepting)
             if fits is not None:
                 return True if fits else None
         return _bare_plausibility(self.regions).fullmatch(digits)
@@ -606,8 +610,6 @@ class PhoneDetector:
         self._rejected: Counter[str] = Counter()
         self._deadline: float | None = None
         self._bare_plausible = _BareCheck(self.regions)
-        # The same check inside the C scan, where it was built and every pattern could be read.
-        self._automaton = _bare_automaton(self.regions) if _scan_checked is not None else None
 
     def find(self, segments: Iterable[tuple[Segment, Normalized]], deadline: float | None = None) -> list[Finding]:
         """Every phone number in the segments; past `deadline` (time.monotonic) it stops and
@@ -676,7 +678,7 @@ class PhoneDetector:
     def _candidates(self, text: str) -> tuple[list, list, bool]:
         """The candidate spans; the bare runs among them already known to fit no plan (taken
         out of the spans); and whether the bare ASCII runs left in the spans are known to fit one."""
-        automaton = self._automaton
+        automaton = self._bare_plausible.automaton
         if automaton is None:
             return candidate_spans(text), [], False
         spans, rejected = _scan_checked(text, automaton.transitions, automaton.accepting)
