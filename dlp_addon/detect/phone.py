@@ -358,7 +358,7 @@ def _bare_automaton(regions: tuple[str, ...]) -> Automaton | None:
 
 class _BareCheck:
     """The bare-number check as the detector asks it: the automaton, in C, where the C scan
-    was built and the automaton is exact (the regex, a few MB compiled, is then never
+    was built and the automaton is exact (the regex, 1.6 MiB compiled, is then never
     compiled), else the regex. An automaton that is not exact still serves the scan, whose
     rejections it makes only where the regex would too."""
 
