@@ -291,7 +291,14 @@ def _fits(national: str, pattern, lengths) -> bool:
     return (not lengths or len(national) in lengths) and pattern.fullmatch(national) is not None
 
 
+@functools.cache
+def _rewrites_prefix(region: str) -> bool:
+    return bool(PhoneMetadata.metadata_for_region(region).national_prefix_transform_rule)
+
+
 def _plausible_national(digits: str, region: str) -> bool:
+    if _rewrites_prefix(region):
+        return True  # the trunk prefix is rewritten, not dropped (see _may_be_valid): parse decides
     pattern, lengths, prefix = _plausibility(region)
     if _fits(digits, pattern, lengths) and _may_be_valid(digits, region):
         return True
@@ -328,14 +335,28 @@ def _bare_shapes(regions: tuple[str, ...]) -> tuple[Shape, ...]:
             if international:
                 # Dialled from abroad and back (`810 7 912 ...` in Russia), which `parse` reads too.
                 shapes.append(Shape(f"(?:{international}){code}", desc.national_number_pattern, lengths))
+    for region in regions:
+        metadata = PhoneMetadata.metadata_for_region(region)
+        if metadata is not None and metadata.national_prefix_transform_rule:
+            # `parse` rewrites such a country's trunk prefix rather than dropping it (Argentina
+            # writes `011 15 2345-6789` for +54 9 11 2345 6789), so no narrower shape is known:
+            # any digits pass, as they did before there was a check.
+            shapes.append(ANY_DIGITS)
     return tuple(shapes)
 
 
-@functools.cache
+ANY_DIGITS = Shape("", "[0-9]+", None)
+
+
 def _bare_plausibility(regions: tuple[str, ...]) -> _ByLength:
     """The bare check as one regex per length, compiled once per policy."""
+    return by_length(_bare_shapes(regions))
+
+
+@functools.cache
+def by_length(shapes: tuple[Shape, ...]) -> _ByLength:
     alternatives: list[tuple[str, frozenset[int] | None]] = []
-    for shape in _bare_shapes(regions):
+    for shape in shapes:
         lengths = sorted(shape.lengths or ())
         # The type's own lengths, checked ahead of its pattern.
         sized = (f"(?=(?:{'|'.join(f'[0-9]{{{n}}}' for n in lengths)})$)" if lengths else "") + \

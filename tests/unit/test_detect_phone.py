@@ -178,3 +178,12 @@ def test_countries_that_share_a_policy_countrys_code_count_written_bare():
 def test_a_number_dialled_back_from_abroad_reads_the_same_with_or_without_spaces():
     assert phones("тел. 810 7 912 345 67 89") == [("+79123456789", "810 7 912 345 67 89")]
     assert phones("тел. 81079123456789") == [("+79123456789", "81079123456789")]
+
+
+def test_a_country_whose_trunk_prefix_is_rewritten_is_not_cut_short_by_the_first_check():
+    # Argentina's mobiles are written with the trunk prefix and 15 around the area code;
+    # libphonenumber rewrites that into +54 9 ..., which no shape of the plans spells out.
+    argentina = PhoneDetector(("AR",))
+    text = "celular 011 15 2345-6789"
+    found = argentina.find([(Segment(text, "t"), normalize(text))])
+    assert [f.normalized for f in found] == ["+5491123456789"]

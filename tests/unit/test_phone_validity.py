@@ -72,7 +72,9 @@ def test_national_readings_are_those_of_parse(region):
     assert len(runs) > 1000
     valid = 0
     for digits in runs:
-        reference = _reference_reading(digits, region) if _general_fit(digits, region) else None
+        # A country that rewrites its trunk prefix has no shortcut before parse: parse itself.
+        fits = _general_fit(digits, region) or phone._rewrites_prefix(region)
+        reference = _reference_reading(digits, region) if fits else None
         reading = phone._national_reading(digits, region, trunk_optional=True)
         assert ((reading.country_code, reading.national_number) if reading else None) == reference, digits
         valid += reference is not None
