@@ -307,6 +307,9 @@ def _plausible_national(digits: str, region: str) -> bool:
     return bool(stripped) and _fits(rest, pattern, lengths) and _may_be_valid(rest, region)
 
 
+_ANY_DIGITS = Shape("", "[0-9]+", None)
+
+
 @functools.cache
 def _bare_shapes(regions: tuple[str, ...]) -> tuple[Shape, ...]:
     """What digits written with nothing else must look like to be a number of a type a person
@@ -341,20 +344,18 @@ def _bare_shapes(regions: tuple[str, ...]) -> tuple[Shape, ...]:
             # `parse` rewrites such a country's trunk prefix rather than dropping it (Argentina
             # writes `011 15 2345-6789` for +54 9 11 2345 6789), so no narrower shape is known:
             # any digits pass, as they did before there was a check.
-            shapes.append(ANY_DIGITS)
+            shapes.append(_ANY_DIGITS)
     return tuple(shapes)
-
-
-ANY_DIGITS = Shape("", "[0-9]+", None)
 
 
 def _bare_plausibility(regions: tuple[str, ...]) -> _ByLength:
     """The bare check as one regex per length, compiled once per policy."""
-    return by_length(_bare_shapes(regions))
+    return _by_length(_bare_shapes(regions))
 
 
 @functools.cache
-def by_length(shapes: tuple[Shape, ...]) -> _ByLength:
+def _by_length(shapes: tuple[Shape, ...]) -> _ByLength:
+    """The shapes as one regex for each length a digit run can have (see _ByLength)."""
     alternatives: list[tuple[str, frozenset[int] | None]] = []
     for shape in shapes:
         lengths = sorted(shape.lengths or ())

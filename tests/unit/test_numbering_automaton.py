@@ -45,9 +45,9 @@ def _samples(regions, rng: random.Random) -> list[str]:
 def test_accepts_what_the_regex_accepts(regions):
     # The countries' own shapes: JP, AG, JE, AR and BR rewrite their trunk prefixes, which adds
     # a shape that takes any digits (see the last test) and would leave nothing to compare.
-    shapes = tuple(s for s in phone._bare_shapes(regions) if s != phone.ANY_DIGITS)
+    shapes = tuple(s for s in phone._bare_shapes(regions) if s != phone._ANY_DIGITS)
     automaton = compile_shapes(shapes)
-    regex = phone.by_length(shapes)
+    regex = phone._by_length(shapes)
     assert automaton.exact
     samples = _samples(regions, random.Random(",".join(regions)))
     accepted = 0
