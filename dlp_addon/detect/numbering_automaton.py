@@ -50,10 +50,6 @@ class Automaton:
     accepting: bytes
     exact: bool = True  # False: some shape was widened (see compile_shapes), so this accepts more
 
-    @property
-    def states(self) -> int:
-        return len(self.accepting)
-
     def accepts(self, digits: str) -> bool:
         table = array("i")
         table.frombytes(self.transitions)

@@ -236,10 +236,9 @@ def _may_be_valid(digits: str, region: str) -> bool:
     """Digits that may be a valid number of the region's country, read any way `parse` may
     read them: as written, without a trunk prefix, without the country code (also after the
     international prefix, `810 7 ...` in Russia), and each of those without a trunk prefix."""
-    metadata = PhoneMetadata.metadata_for_region(region)
-    if metadata.national_prefix_transform_rule:
+    if _rewrites_prefix(region):
         return True  # the prefix is rewritten, not dropped: nothing narrower is known
-    country_code = metadata.country_code
+    country_code = PhoneMetadata.metadata_for_region(region).country_code
     code = str(country_code)
     readings = [digits]
     if digits.startswith(code):
@@ -293,7 +292,8 @@ def _fits(national: str, pattern, lengths) -> bool:
 
 @functools.cache
 def _rewrites_prefix(region: str) -> bool:
-    return bool(PhoneMetadata.metadata_for_region(region).national_prefix_transform_rule)
+    metadata = PhoneMetadata.metadata_for_region(region)
+    return metadata is not None and bool(metadata.national_prefix_transform_rule)
 
 
 def _plausible_national(digits: str, region: str) -> bool:
@@ -338,10 +338,8 @@ def _bare_shapes(regions: tuple[str, ...]) -> tuple[Shape, ...]:
             if international:
                 # Dialled from abroad and back (`810 7 912 ...` in Russia), which `parse` reads too.
                 shapes.append(Shape(f"(?:{international}){code}", desc.national_number_pattern, lengths))
-    for region in regions:
-        metadata = PhoneMetadata.metadata_for_region(region)
-        if metadata is not None and metadata.national_prefix_transform_rule:
-            # `parse` rewrites such a country's trunk prefix rather than dropping it (Argentina
+    if any(_rewrites_prefix(region) for region in regions):
+        # `parse` rewrites such a country's trunk prefix rather than dropping it (Argentina
             # writes `011 15 2345-6789` for +54 9 11 2345 6789), so no narrower shape is known:
             # any digits pass, as they did before there was a check.
             shapes.append(_ANY_DIGITS)
