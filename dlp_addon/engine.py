@@ -18,13 +18,13 @@ from urllib.parse import unquote
 import phonenumbers
 import regex
 
-from dlp_addon import gate
+from dlp_addon import full_count, gate
 from dlp_addon.decide import certain_block
 from dlp_addon.detect.email import email_domain, find_emails
 from dlp_addon.detect import phone
-from dlp_addon.detect.phone import PhoneDetector
+from dlp_addon.detect.phone import DocumentCountries, PhoneDetector
 from dlp_addon.evidence import Hasher, mask
-from dlp_addon.extract import Extraction, extract_content, extract_request
+from dlp_addon.extract import Extraction, extract_content, extract_request, extract_window
 from dlp_addon.extract.sniff import kind_of
 from dlp_addon.model import (EMAIL, KINDS, PHONE, SAMPLES_PER_KIND, Evidence, Finding, Inspection, Problem,
                              RequestData, Segment)
@@ -122,8 +122,36 @@ class Engine:
         content_type = "text/plain; charset=utf-8" if is_text else ""
         return self.inspect_content(content, content_type=content_type, where=where)
 
-    def findings(self, extraction: Extraction, deadline: float | None = None) -> tuple[list[Finding], list[Problem]]:
-        """Every identifier occurrence in the extracted segments (plain text: engine-internal)."""
+    def window_plan(self, head: RequestData) -> full_count.Plan | None:
+        """How to count a large body in windows (`full_count.plan`), its header line checked
+        to hold no identifier, since every window repeats it."""
+        plan = full_count.plan(head)
+        if plan is None:
+            return None
+        if plan.header:
+            header = self.inspect_content(plan.header, content_type=f"text/plain; charset={plan.codec}")
+            if header.evidence or header.exempt:
+                plan = replace(plan, header=b"")
+        extraction = extract_request(head, self.policy.limits, time.monotonic() + self.policy.limits.max_seconds)
+        document = self._phones.document_countries([(s, normalize(s.text)) for s in extraction.segments])
+        return replace(plan, document=document)
+
+    def inspect_window(self, window: full_count.Window) -> Inspection:
+        """One window of a body counted in windows; the header line it repeats is not counted
+        as inspected again."""
+        deadline = time.monotonic() + self.policy.limits.max_seconds
+        inspection = self._run(lambda: extract_window(window.data, window.codec, self.policy.limits,
+                                                      mime=window.mime, deadline=deadline),
+                               deadline, None, window.document)
+        if window.header:
+            repeated = len(window.data[:window.header].decode(window.codec, errors="replace"))
+            inspection = replace(inspection, bytes_inspected=max(0, inspection.bytes_inspected - repeated))
+        return inspection
+
+    def findings(self, extraction: Extraction, deadline: float | None = None,
+                 document: DocumentCountries | None = None) -> tuple[list[Finding], list[Problem]]:
+        """Every identifier occurrence in the extracted segments (plain text: engine-internal);
+        `document` as in `PhoneDetector.find`."""
         found: list[Finding] = []
         problems: list[Problem] = []
         normalized: list[tuple[Segment, Normalized]] = []
@@ -133,16 +161,16 @@ class Engine:
             norm = normalize(segment.text)
             found.extend(find_emails(norm, segment.where))
             normalized.append((segment, norm))
-        found.extend(self._phones.find(normalized, deadline))
+        found.extend(self._phones.find(normalized, deadline, document))
         if deadline is not None and time.monotonic() > deadline:
             # Checked once more after the detectors: a single long text can outlast the limit.
             problems.append(Problem("timeout", "detection", "inspection time limit reached"))
         return found, problems
 
-    def _run(self, extract, deadline: float, path: str | None) -> Inspection:
+    def _run(self, extract, deadline: float, path: str | None, document: DocumentCountries | None = None) -> Inspection:
         try:
             extraction = extract()
-            found, problems = self.findings(extraction, deadline)
+            found, problems = self.findings(extraction, deadline, document)
             return self._summarise(extraction, found, problems, path)
         except Exception as e:  # noqa: BLE001 - any failure must become a recorded decision, never a pass
             return Inspection(problems=(Problem("error", "engine", type(e).__name__),),

@@ -217,7 +217,8 @@ class DlpAddon:
     def _complete_later(self, runtime: _Runtime, request: RequestData, incident_id: str, partial: Inspection) -> None:
         async def complete() -> None:
             # A full count that ran out of time still holds what the start held.
-            inspection = merge(partial, await _inspect(runtime.pool.inspect_in_background, request))
+            counted = await _count_whole(runtime.pool, request)
+            inspection = merge(partial, replace(counted, safe_path=counted.safe_path or partial.safe_path))
             loop = asyncio.get_running_loop()
             try:
                 await loop.run_in_executor(self._recorder, _record_completion, runtime, incident_id, inspection)
@@ -306,6 +307,18 @@ async def _inspect(run, request: RequestData) -> Inspection:
     if not inspection.safe_path:
         inspection = replace(inspection, safe_path=coarse_safe_path(request.path))
     return inspection
+
+
+async def _count_whole(pool: InspectionPool, request: RequestData) -> Inspection:
+    """The whole body counted in the background: window by window where it is one free text
+    (see `full_count`), in one piece otherwise."""
+    try:
+        counted = await pool.count_in_windows(request)
+    except Exception as e:  # noqa: BLE001 - the block stands; the count records what failed
+        counted = _failed_inspection(e)
+    if counted is None:
+        counted = await _inspect(pool.inspect_in_background, request)
+    return counted
 
 
 def _failed_inspection(error: Exception) -> Inspection:

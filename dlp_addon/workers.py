@@ -23,11 +23,14 @@ import multiprocessing
 import multiprocessing.context
 import os
 import sys
+import time
 import types
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from dlp_addon import full_count
 from dlp_addon.engine import Engine
+from dlp_addon.extract.content import parse_content_type
 from dlp_addon.model import Inspection, Problem, RequestData
 from dlp_addon.policy import Policy
 
@@ -51,7 +54,7 @@ def tune_garbage_collector() -> None:
     """Set the cyclic collector for a process that inspects for its whole life. Detection
     allocates millions of short-lived objects that reference counting frees anyway, while
     the heap that each collection walks keeps growing: the phone detector's caches hold
-    hundreds of thousands of parsed numbers once a few lists have passed. With the default
+    tens of thousands of parsed numbers once a few lists have passed. With the default
     thresholds, benign traffic inspected after a 4 MiB list ran at about two thirds of the
     speed it had before it. What exists after the warm-up (metadata, compiled patterns) is
     moved out of the collector's sight for good, and collections run less often."""
@@ -70,6 +73,14 @@ def _inspect_start(head: RequestData) -> Inspection:
 
 def _inspect_message(content: bytes, is_text: bool | None) -> Inspection:
     return _engine.inspect_message(content, is_text=is_text)
+
+
+def _window_plan(head: RequestData) -> full_count.Plan | None:
+    return _engine.window_plan(head)
+
+
+def _inspect_window(window: full_count.Window) -> Inspection:
+    return _engine.inspect_window(window)
 
 
 def _ready() -> int:
@@ -143,6 +154,30 @@ class InspectionPool:
 
     async def inspect_message(self, content: bytes, is_text: bool | None) -> Inspection:
         return await self._run(_inspect_message, content, is_text)
+
+    async def count_in_windows(self, request: RequestData) -> Inspection | None:
+        """The full count of a large free-text body, one window after another in the
+        background (see `full_count`), until the windows have taken the policy's time limit;
+        None where the body is not one free text, to be counted in one piece instead."""
+        body = request.body or b""
+        limits = self.policy.limits
+        if len(body) > limits.max_body_bytes:
+            return None  # counted in one piece, that is one too_large problem
+        plan = await self._run_in_background(_window_plan, full_count.plan_head(request))
+        if not isinstance(plan, full_count.Plan):
+            return None
+        tally = full_count.Tally(len(body), safe_path="")
+        spent = 0.0
+        for window in full_count.windows(body, plan, parse_content_type(request.header("content-type"))[0]):
+            if spent >= limits.max_seconds:
+                tally.stop(limits.max_seconds)
+                break
+            async with self._background:
+                began = time.monotonic()
+                inspection = await self._run(_inspect_window, window)
+                spent += time.monotonic() - began
+            tally.add(len(window.data) - window.header, inspection)
+        return tally.inspection()
 
     async def _run_in_background(self, function, *args):
         async with self._background:

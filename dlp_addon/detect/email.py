@@ -138,7 +138,9 @@ def _canonical_ascii(local: str, domain: str) -> str | None:
     return f"{local.lower()}@{domain.lower()}"
 
 
-@functools.lru_cache(maxsize=65536)
+# Addresses seen again (a sender's own, a list sent twice); a list's addresses are distinct,
+# and keeping them all is memory the next list does not use (see phone._READINGS_KEPT).
+@functools.lru_cache(maxsize=8192)
 def canonical_email(local: str, domain: str) -> str | None:
     """Validate and return the canonical form, or None when it is not an address.
 

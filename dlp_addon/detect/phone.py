@@ -114,6 +114,14 @@ class _Regions:
     hinted: int  # how many of them were hinted
 
 
+@dataclass(frozen=True, slots=True)
+class DocumentCountries:
+    """The countries a message as a whole points to (see `PhoneDetector.document_countries`)."""
+
+    written: tuple[str, ...]  # named by the message's own international numbers, most named first
+    regions: _Regions
+
+
 @dataclass(slots=True)
 class _Weak:
     """A digit run that needs a label or sibling support; validated only when that is known."""
@@ -143,7 +151,9 @@ _PERSONAL_TYPES = frozenset({
 
 
 _FACTS: dict[tuple, tuple[str | None, int]] = {}
-_FACTS_KEPT = 262144
+# Asked three or four times of one number within a message; kept beyond it only for numbers
+# that come again (see _READINGS_KEPT).
+_FACTS_KEPT = 32768
 
 
 def _facts(number: phonenumbers.PhoneNumber) -> tuple[str | None, int]:
@@ -441,7 +451,14 @@ def _plausible_international(digits: str) -> bool:
     return False
 
 
-@functools.lru_cache(maxsize=262144)
+# Parsed readings are kept for numbers that come again (a site's own numbers, a list sent
+# twice), not for a whole list: a list's numbers are distinct, and at 262,144 entries each
+# of these two caches held over 100 MiB of a worker once a few lists had passed. A list read
+# the first time is no slower with a small cache.
+_READINGS_KEPT = 8192
+
+
+@functools.lru_cache(maxsize=_READINGS_KEPT)
 def _valid_international(digits: str) -> phonenumbers.PhoneNumber | None:
     if not _plausible_international(digits):
         return None
@@ -452,7 +469,7 @@ def _valid_international(digits: str) -> phonenumbers.PhoneNumber | None:
     return number if _personal(number) else None
 
 
-@functools.lru_cache(maxsize=262144)
+@functools.lru_cache(maxsize=_READINGS_KEPT)
 def _national_reading(digits: str, region: str, trunk_optional: bool = False) -> phonenumbers.PhoneNumber | None:
     """The valid number of any type (toll-free too) these digits are in this region, written
     the way that region writes national numbers (with its trunk prefix where the country
@@ -631,13 +648,16 @@ class PhoneDetector:
         self._deadline: float | None = None
         self._bare_plausible = _BareCheck(self.regions)
 
-    def find(self, segments: Iterable[tuple[Segment, Normalized]], deadline: float | None = None) -> list[Finding]:
+    def find(self, segments: Iterable[tuple[Segment, Normalized]], deadline: float | None = None,
+             document: DocumentCountries | None = None) -> list[Finding]:
         """Every phone number in the segments; past `deadline` (time.monotonic) it stops and
-        returns what it found so far (the caller records the timeout)."""
+        returns what it found so far (the caller records the timeout). `document` is what
+        `document_countries` said of the whole message, for a part of it read on its own."""
         found: list[Finding] = []
         weak: list[_Weak] = []
         segments = list(segments)
-        self._document = self._document_regions(segments)
+        document = document or self.document_countries(segments)
+        self._written_countries, self._document = document.written, document.regions
         self._rejected: Counter[str] = Counter()
         self._deadline = deadline
         for segment, norm in segments:
@@ -965,7 +985,7 @@ class PhoneDetector:
                 hinted.extend(r for r in self.regions if r in regions and r not in hinted)
         return hinted
 
-    def _document_regions(self, segments: list[tuple[Segment, Normalized]]) -> _Regions:
+    def document_countries(self, segments: list[tuple[Segment, Normalized]]) -> DocumentCountries:
         """The countries the message as a whole points to, for numbers whose own line says
         nothing: a JSON record's phone field has no script around it, but the record's name
         field is in Persian, or the list's other numbers are written with +98."""
@@ -980,13 +1000,14 @@ class PhoneDetector:
         written = Counter(int(code) for code in _COUNTRY_CODE_WRITTEN.findall(text))
         # The countries the message's own international numbers name come first, even before
         # the script of a number's line: Arabic script says SA, AE or EG; +20 says Egypt.
-        self._written_countries = tuple(
+        written_countries = tuple(
             region for code, count in written.most_common() if count >= _DOCUMENT_MIN_CODES
             for region in self.regions if _country_code(region) == code)
-        hinted = list(self._written_countries)
+        hinted = list(written_countries)
         if not text.isascii():
             self._script_hints(text, hinted)
-        return _Regions((*hinted, *(r for r in self.regions if r not in hinted)), len(hinted))
+        return DocumentCountries(written_countries,
+                                 _Regions((*hinted, *(r for r in self.regions if r not in hinted)), len(hinted)))
 
     @staticmethod
     def _finding(number, norm: Normalized, start: int, end: int, where: str) -> Finding:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dlp_addon.extract import text
 from dlp_addon.extract.budget import Budget
 from dlp_addon.extract.content import open_body
 from dlp_addon.extract.url import extract_url
@@ -46,4 +47,12 @@ def extract_content(content: bytes, limits: Limits, *, content_type: str = "", c
     budget = Budget(limits, deadline)
     if content:
         open_body(content, budget, content_type=content_type, content_encoding=content_encoding, where=where)
+    return _result(budget)
+
+
+def extract_window(data: bytes, codec: str, limits: Limits, *, mime: str, deadline: float | None = None) -> Extraction:
+    """One window of a large free-text body (see `full_count`), read as `open_content` reads
+    the whole body: decoded with the body's charset, then as free text."""
+    budget = Budget(limits, deadline)
+    text.extract(data.decode(codec, errors="replace"), budget, mime=mime, where="body")
     return _result(budget)

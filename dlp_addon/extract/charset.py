@@ -87,6 +87,11 @@ def looks_binary(data: bytes) -> bool:
     return controls > 0.02 * len(sample)
 
 
+def declared_in_markup(data: bytes) -> bool:
+    """Whether the start declares a charset the way HTML and XML do (`<meta charset=...>`)."""
+    return _DECLARED_IN_MARKUP.search(data[:2048]) is not None
+
+
 def _decodes(data: bytes, codec: str) -> bool:
     # Only a sample is checked strictly: a declared charset that fits the start is believed.
     sample = data[:_DETECTION_SAMPLE]

@@ -23,7 +23,7 @@ _MARKUP_START = regex.compile(r"\s*<(?:!doctype|html|\?xml|!--|[a-z][a-z0-9]*[\s
 
 def extract(text: str, budget: Budget, *, mime: str, where: str, field: str = "", group: str = "",
             depth: int = 0) -> None:
-    if mime in _MARKUP or mime.endswith("+xml") or _looks_like_markup(text):
+    if mime in _MARKUP or mime.endswith("+xml") or looks_like_markup(text):
         # Read as the page's reader sees it: a table as rows and cells, references decoded.
         visible, attributes = markup_text(text)
         budget.add(Segment(visible, f"{where}:markup", field, group))
@@ -42,6 +42,6 @@ def extract(text: str, budget: Budget, *, mime: str, where: str, field: str = ""
     embedded.extract(text, budget, where=where, field=field, group=group, depth=depth)
 
 
-def _looks_like_markup(text: str) -> bool:
+def looks_like_markup(text: str) -> bool:
     """A document that opens with a tag and closes one; not a list like `<a@x.com>, <b@y.org>`."""
     return bool(_MARKUP_START.match(text[:1024])) and "</" in text[:65536]

@@ -7,6 +7,7 @@ import http.client
 import json
 import re
 import threading
+import time
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
@@ -253,6 +254,23 @@ def test_other_connections_flow_while_a_large_upload_is_inspected(gateway, upstr
     assert statuses.get("inspection") == [200, 200, 200]
     got = len(upstream.at("/status/"))
     assert got == 6
+
+
+def test_a_large_list_is_answered_from_its_start_and_counted_whole_afterwards(gateway, upstream):
+    body = bulk_csv(2 * 1024 * 1024 + 300 * 1024, seed=7)  # three windows of the full count
+    rows = body.count(b"\n") - 1
+    reply = via_proxy(gateway, "POST", upstream.url("/export/whole"), body, {**API, "Content-Type": "text/csv"})
+    first = assert_blocked(reply, gateway, upstream, "/export/whole")
+    assert first["partial"] is True and first["counts"]["email"] < rows
+    deadline = time.monotonic() + 90
+    while not (done := [i for i in gateway.incidents() if i.get("id") == reply.incident_id
+                        and i.get("update") == "complete"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [completion] = done
+    assert completion["counts"] == {"email": rows, "phone": rows, "total": 2 * rows}
+    assert completion["uninspected"] == [] and completion["bytes_inspected"] == len(body)
+    assert len(set(completion["hashes"]["email"])) == rows
+    assert set(first["hashes"]["phone"]) <= set(completion["hashes"]["phone"])
 
 
 # -- privacy of the gateway's own output ---------------------------------------------------------

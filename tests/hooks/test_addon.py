@@ -10,6 +10,7 @@ from mitmproxy import http
 from mitmproxy.exceptions import OptionsError
 from mitmproxy.test import taddons, tflow, tutils
 
+from dlp_addon import full_count
 from dlp_addon.gateway import DlpAddon
 
 EMAILS = [f"customer{i}@example.com" for i in range(12)]
@@ -209,8 +210,13 @@ def test_misspelt_option_is_an_error_at_start(gateway, caplog):
 def test_large_list_is_blocked_on_its_start_and_the_incident_completed(gateway, loop, monkeypatch):
     _, addon, state = gateway
     rows = "".join(f"Customer {i},big{i}@example.com\n" for i in range(1600))  # ~50 KB, under the 64 KiB limit
-    # Probing starts at 256 KiB by default; this module's policy stops at 64 KiB.
+    # Probing starts at 256 KiB by default; this module's policy stops at 64 KiB. The full
+    # count goes through windows of 8 KiB instead of a megabyte.
     monkeypatch.setattr("dlp_addon.engine.PROBE_MIN_BODY", 32 * 1024)
+    monkeypatch.setattr("dlp_addon.full_count.WINDOW_BYTES", 8 * 1024)
+    windows = []
+    cut = full_count.windows
+    monkeypatch.setattr("dlp_addon.full_count.windows", lambda *a: (windows.append(w) or w for w in cut(*a)))
     flow = run(loop, addon, post(rows.encode(), headers=[(b"content-type", b"text/csv")]))
     assert flow.response.status_code == 403
     loop.run_until_complete(asyncio.gather(*addon._completions))
@@ -219,4 +225,6 @@ def test_large_list_is_blocked_on_its_start_and_the_incident_completed(gateway, 
     assert first["partial"] is True and 10 <= first["counts"]["email"] < 1600
     [completion] = rest
     assert completion["update"] == "complete" and completion["counts"]["email"] == 1600
+    assert completion["uninspected"] == [] and completion["bytes_inspected"] == len(rows)
+    assert len(windows) == 7
     assert len(completion["hashes"]["email"]) == 1600 and "big1@example.com" not in json.dumps(completion)

@@ -52,3 +52,37 @@ def test_full_counts_in_the_background_leave_a_worker_for_requests():
     done = asyncio.run(scenario())
     assert done[0] == "request", done
     assert sorted(done[1:]) == ["count 0", "count 1"]
+
+
+def test_workers_do_not_import_the_main_script(tmp_path):
+    """Under mitmdump the main script imports all of mitmproxy, which a worker never uses."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    marker = tmp_path / "imported"
+    script = tmp_path / "main_script.py"
+    script.write_text(f"""
+import asyncio, os, sys
+if __name__ != "__main__":
+    open({str(marker)!r}, "w").write(__name__)
+else:
+    from dlp_addon import workers
+    from dlp_addon.policy import load_policy
+
+    async def main():
+        pool = workers.InspectionPool(load_policy("policies/default.yaml"), b"k" * 32, 1)
+        try:
+            print(await pool._run(os.getpid))
+        finally:
+            pool.shutdown()
+
+    asyncio.run(main())
+""")
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, str(script)], cwd=repo, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(repo)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().isdigit()  # a worker ran the call
+    assert not marker.exists()
