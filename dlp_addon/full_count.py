@@ -35,6 +35,9 @@ WINDOW_BYTES = 1024 * 1024
 PLAN_BYTES = 256 * 1024
 _HEADER_BYTES = 4096
 _CUTS = b"\n ,;\t"
+_BASE64_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-="
+# Lines looked back over for one that is not wrapped base64: 256 KiB of 76-character lines.
+_BASE64_LINES_BACK = 3500
 # Multi-byte charsets in which every byte after a character's first is 0x30 or above: a cut
 # after a line break, a space, a comma or a semicolon never falls inside a character.
 _CUT_SAFE_MULTIBYTE = frozenset({"utf-8", "gb18030", "big5hkscs", "cp932", "euc_jp", "cp949", "cp950"})
@@ -139,9 +142,25 @@ def _cut(body: bytes, start: int, size: int) -> int:
         return len(body)
     line_break = body.rfind(b"\n", start, limit)
     if line_break >= 0:
-        return line_break + 1
+        return _outside_wrapped_base64(body, start, line_break) + 1
     last = max(body.rfind(b, start, limit) for b in (b" ", b",", b";", b"\t"))
     return last + 1 if last >= 0 else limit
+
+
+def _outside_wrapped_base64(body: bytes, start: int, line_break: int) -> int:
+    """A line break at or before `line_break` that does not end a line of wrapped base64
+    (which `embedded` reads on into the next line), so that no blob is decoded in two halves;
+    `line_break` itself if every line back to `start` is one."""
+    candidate = line_break
+    for _ in range(_BASE64_LINES_BACK):
+        previous = body.rfind(b"\n", start, candidate)
+        line = body[max(previous + 1, start):candidate].rstrip(b"\r")
+        if len(line) < 40 or line.translate(None, _BASE64_BYTES):
+            return candidate
+        if previous < 0:
+            break  # the window is all one blob: it is cut where it is
+        candidate = previous
+    return line_break
 
 
 @dataclass(slots=True)
