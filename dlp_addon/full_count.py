@@ -191,10 +191,10 @@ class Tally:
         # window many times, so the largest is kept, as `engine.merge` keeps it.
         self.exempt = max(self.exempt, inspection.exempt)
 
-    def stop(self, seconds: float) -> None:
-        """The count ran out of its time with part of the body still uncounted."""
-        self.problems[Problem("timeout", "body", f"full count stopped after {seconds:.0f} s: "
-                                                 f"{self.counted_bytes} of {self.total_bytes} bytes counted")] = None
+    def stop(self, sub_reason: str, why: str) -> None:
+        """The count stopped with part of the body still uncounted."""
+        self.problems[Problem(sub_reason, "body", f"full count stopped {why}: "
+                                                  f"{self.counted_bytes} of {self.total_bytes} bytes counted")] = None
 
     def inspection(self) -> Inspection:
         return Inspection(evidence=tuple(self.evidence.values()), problems=tuple(self.problems),

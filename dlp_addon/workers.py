@@ -126,6 +126,7 @@ class InspectionPool:
         # whole time limit, and must never hold every worker while requests wait for theirs.
         self._background = asyncio.Semaphore(max(1, workers - 1))
         self._executor = self._new_executor()
+        self._closed = False
 
     def _new_executor(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, mp_context=_WorkerContext(),
@@ -170,13 +171,18 @@ class InspectionPool:
         spent = 0.0
         for window in full_count.windows(body, plan, parse_content_type(request.header("content-type"))[0]):
             if spent >= limits.max_seconds:
-                tally.stop(limits.max_seconds)
+                tally.stop("timeout", f"after {limits.max_seconds:.0f} s")
                 break
             async with self._background:
                 began = time.monotonic()
                 inspection = await self._run(_inspect_window, window)
                 spent += time.monotonic() - began
             tally.add(len(window.data) - window.header, inspection)
+            failed = next((p for p in inspection.problems if p.where == "worker"), None)
+            if failed is not None:
+                # A window that killed or outran its worker, or a pool shut down under it.
+                tally.stop(failed.sub_reason, "where a worker failed")
+                break
         return tally.inspection()
 
     async def _run_in_background(self, function, *args):
@@ -200,13 +206,15 @@ class InspectionPool:
                 return _failed("error", type(e).__name__)
 
     def _replace(self, broken: ProcessPoolExecutor, why: str) -> None:
-        if broken is not self._executor:
-            return  # another failure already replaced it
+        if broken is not self._executor or self._closed:
+            return  # another failure already replaced it, or the pool is being shut down
         logger.warning("DLP: %s; restarting the inspection workers", why)
         self._executor = self._new_executor()
         _kill(broken)
 
     def shutdown(self) -> None:
+        # An inspection still running fails with its killed worker; that must not start new ones.
+        self._closed = True
         _kill(self._executor)
 
 

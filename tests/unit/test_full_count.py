@@ -144,7 +144,7 @@ def test_the_tally_keeps_each_identifier_once_and_sums_its_occurrences():
                                         Evidence("email", "d3", "b***@x.com", "body:text", 1)),
                               problems=(timeout,), bytes_inspected=95, exempt=1))
     tally.add(50, Inspection(problems=(timeout,)))
-    tally.stop(20)
+    tally.stop("timeout", "after 20 s")
     result = tally.inspection()
     assert [(e.digest, e.occurrences, e.masked) for e in result.evidence] == [
         ("d1", 5, "a***@x.com"), ("d2", 1, "+7***"), ("d3", 1, "b***@x.com")]
@@ -202,3 +202,22 @@ def test_a_wrapped_base64_blob_at_a_window_edge_goes_whole_into_the_next_window(
     # Occurrences differ: whether a text also reads as quoted-printable (base64's "=" at line
     # ends) is told of the whole text and of each window, and such a reading counts the blob again.
     assert set(by_digest(windowed)) == set(by_digest(whole))
+
+
+def test_a_count_whose_pool_is_shut_down_stops_and_starts_no_new_workers():
+    body = customer_list(120000).encode()
+
+    async def scenario():
+        pool = workers.InspectionPool(POLICY, b"k" * 32, 2)
+        count = asyncio.ensure_future(pool.count_in_windows(request(body)))
+        await asyncio.sleep(3)  # the workers are up and a window is being counted
+        executor = pool._executor
+        pool.shutdown()
+        counted = await asyncio.wait_for(count, 30)
+        return counted, pool._executor is executor
+
+    counted, same_executor = asyncio.run(scenario())
+    assert same_executor, "the shut-down pool started new workers"
+    [stopped] = [p for p in counted.problems if p.where == "body"]
+    assert stopped.sub_reason == "error" and "where a worker failed" in stopped.detail
+    assert counted.counts()["email"] < 40000
