@@ -113,6 +113,7 @@ class Evidence:
     occurrences: int = 1
 
 
+
 @dataclass(frozen=True, slots=True)
 class Inspection:
     """The engine's result for one message: privacy-safe and picklable."""
@@ -131,6 +132,22 @@ class Inspection:
 
     def digests(self, kinds: tuple[str, ...] = KINDS) -> frozenset[str]:
         return frozenset(e.digest for e in self.evidence if e.kind in kinds)
+
+    def __reduce__(self):
+        # A list's evidence crosses from a worker to the proxy by the ten thousand, and while
+        # it is unpickled the proxy's event loop waits for the lock: each window of a full
+        # count held it for 59 ms with the dataclasses' own pickling. In columns, with the
+        # digests as one string, it takes a fraction of that.
+        evidence = self.evidence
+        columns = ([e.kind for e in evidence], "\n".join(e.digest for e in evidence),
+                   [e.masked for e in evidence], [e.where for e in evidence], [e.occurrences for e in evidence])
+        return _inspection, (columns, self.problems, self.bytes_inspected, self.exempt, self.safe_path)
+
+
+def _inspection(columns, problems, bytes_inspected, exempt, safe_path) -> Inspection:
+    kinds, digests, masked, where, occurrences = columns
+    evidence = tuple(map(Evidence, kinds, digests.split("\n"), masked, where, occurrences)) if kinds else ()
+    return Inspection(evidence, problems, bytes_inspected, exempt, safe_path)
 
 
 @dataclass(frozen=True, slots=True)

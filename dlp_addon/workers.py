@@ -156,12 +156,13 @@ class InspectionPool:
     async def inspect_message(self, content: bytes, is_text: bool | None) -> Inspection:
         return await self._run(_inspect_message, content, is_text)
 
-    async def count_in_windows(self, request: RequestData) -> Inspection | None:
+    async def count_in_windows(self, request: RequestData, seconds: float | None = None) -> Inspection | None:
         """The full count of a large free-text body, one window after another in the
-        background (see `full_count`), until the windows have taken the policy's time limit;
-        None where the body is not one free text, to be counted in one piece instead."""
+        background (see `full_count`), until the windows have taken `seconds` (the policy's
+        time limit); None where the body is not one free text, to be counted in one piece."""
         body = request.body or b""
         limits = self.policy.limits
+        seconds = limits.max_seconds if seconds is None else seconds
         if len(body) > limits.max_body_bytes:
             return None  # counted in one piece, that is one too_large problem
         plan = await self._run_in_background(_window_plan, full_count.plan_head(request))
@@ -170,8 +171,8 @@ class InspectionPool:
         tally = full_count.Tally(len(body), safe_path="")
         spent = 0.0
         for window in full_count.windows(body, plan, parse_content_type(request.header("content-type"))[0]):
-            if spent >= limits.max_seconds:
-                tally.stop("timeout", f"after {limits.max_seconds:.0f} s")
+            if spent >= seconds:
+                tally.stop("timeout", f"after {seconds:.0f} s")
                 break
             async with self._background:
                 began = time.monotonic()

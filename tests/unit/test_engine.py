@@ -4,7 +4,7 @@ import gzip
 
 from dlp_addon.decide import certain_block
 from dlp_addon.engine import PROBE_BYTES, PROBE_MIN_BODY, Engine, probe_request
-from dlp_addon.model import RequestData
+from dlp_addon.model import Inspection, Problem, RequestData
 from dlp_addon.policy import Policy, Rule
 
 LIST = "".join(f"Customer {i},c{i}@example.com,+44 7911 {i % 1000000:06d}\n" for i in range(20000)).encode()
@@ -111,3 +111,14 @@ def test_a_list_carries_the_masked_samples_an_incident_shows_and_no_more():
     shown = samples(inspection)
     assert len(shown) == 2 * SAMPLES_PER_KIND
     assert shown == ["c***@e***.com"] * 3 + ["+44 791* ***000", "+44 791* ***001", "+44 791* ***002"]
+
+
+def test_an_inspection_crosses_between_processes_unchanged():
+    import pickle
+
+    engine = Engine(POLICY, b"k" * 32)
+    inspection = engine.inspect(request(LIST[:100_000] + b"\xff\xfe broken"))
+    assert len(inspection.evidence) > 1000
+    assert pickle.loads(pickle.dumps(inspection)) == inspection
+    empty = Inspection(problems=(Problem("timeout", "body", "x"),), safe_path="")
+    assert pickle.loads(pickle.dumps(empty)) == empty
