@@ -222,10 +222,10 @@ def probe_request(request: RequestData) -> RequestData | None:
 
     A customer list says what it is within its first kilobytes: answering a 10 MB upload
     from them takes milliseconds instead of the seconds the whole body takes. What the start
-    holds is real (it is cut at a line break, so no identifier is cut in two), so when it
-    alone reaches a blocking rule (`decide.certain_block`) the request is certain to be
-    blocked, and the full count can follow for the record. Compressed and binary bodies have
-    no readable start."""
+    holds is real (it is cut at a line break, or between values where it has none, so no
+    identifier is cut in two), so when it alone reaches a blocking rule
+    (`decide.certain_block`) the request is certain to be blocked, and the full count can
+    follow for the record. Compressed and binary bodies have no readable start."""
     body = request.body or b""
     if len(body) < PROBE_MIN_BODY or request.header("content-encoding").strip().lower() not in ("", "identity"):
         return None
@@ -236,9 +236,8 @@ def probe_request(request: RequestData) -> RequestData | None:
 
 
 def _cut_at_line(body: bytes, size: int) -> bytes:
-    head = body[:size]
-    cut = head.rfind(b"\n")
-    return head[:cut + 1] if cut > 0 and len(body) > size else head
+    # Cut as the full count's windows are: a start without line breaks ends between values.
+    return body[:full_count.cut_end(body, 0, size)]
 
 
 # Places are named after what the sender named things: file names, JSON keys, form fields,

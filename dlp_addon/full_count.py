@@ -130,13 +130,15 @@ def windows(body: bytes, plan: Plan, mime: str, size: int | None = None) -> Iter
     position = plan.start
     header = b""
     while position < len(body):
-        end = _cut(body, position, size)
+        end = cut_end(body, position, size)
         yield Window(header + body[position:end], plan.codec, mime, len(header), plan.document)
         header = plan.header
         position = end
 
 
-def _cut(body: bytes, start: int, size: int) -> int:
+def cut_end(body: bytes, start: int, size: int) -> int:
+    """Where a slice of at most `size` bytes from `start` ends without cutting an identifier
+    (see `windows`)."""
     limit = start + size
     if limit >= len(body):
         return len(body)

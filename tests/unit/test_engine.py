@@ -122,3 +122,13 @@ def test_an_inspection_crosses_between_processes_unchanged():
     assert pickle.loads(pickle.dumps(inspection)) == inspection
     empty = Inspection(problems=(Problem("timeout", "body", "x"),), safe_path="")
     assert pickle.loads(pickle.dumps(empty)) == empty
+
+
+def test_the_probe_of_a_body_without_line_breaks_ends_between_values():
+    """Cut anywhere, `customer123@example.com` could become `customer123@example.co`: an
+    address nobody sent, in the incident for good."""
+    body = b", ".join(b"customer%d@example.com" % i for i in range(20000))
+    head = probe_request(request(body))
+    assert head.body.endswith((b",", b" ")) and len(head.body) <= PROBE_BYTES
+    inspection = Engine(POLICY, b"k" * 32).inspect(head)
+    assert inspection.counts()["email"] == head.body.count(b"@")
