@@ -114,10 +114,15 @@ def _header_line(text: bytes, codec: str) -> bytes:
 def _cut_safe(codec: str) -> bool:
     if codec in _CUT_SAFE_MULTIBYTE:
         return True
-    # Single-byte charsets that write the cut bytes as ASCII does (not EBCDIC, not UTF-16).
+    # Single-byte charsets that write the cut bytes as ASCII does (not EBCDIC, not UTF-16):
+    # every byte one character on its own and in any company. Stateful ones (ISO-2022, UTF-7)
+    # shift with escapes, so a byte's meaning depends on what came before the cut.
+    if codec.replace("-", "_").startswith(("iso2022", "utf_7", "hz")):
+        return False
     try:
-        single_byte = len(bytes(range(256)).decode(codec, errors="replace")) == 256
-        return single_byte and _CUTS.decode(codec) == _CUTS.decode("ascii")
+        alone = "".join(bytes([b]).decode(codec, errors="replace") for b in range(256))
+        return alone == bytes(range(256)).decode(codec, errors="replace") and len(alone) == 256 \
+            and _CUTS.decode(codec) == _CUTS.decode("ascii")
     except LookupError:
         return False
 

@@ -120,6 +120,7 @@ def test_a_body_without_any_separator_is_cut_at_the_window_size():
     (gzip.compress(customer_list().encode()), "text/csv", {"content-encoding": "gzip"}),
     (customer_list().encode("utf-16"), "text/csv", {}),
     (customer_list().encode("utf-16-le"), "text/csv", {}),
+    (customer_list().encode("iso2022_jp"), "text/csv; charset=iso-2022-jp", {}),  # shifts with escapes
     (b"PK\x03\x04" + customer_list().encode(), "", {}),
     (customer_list().encode(), "multipart/form-data; boundary=x", {}),
     (customer_list().encode(), "text/xml", {}),
