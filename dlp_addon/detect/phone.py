@@ -476,6 +476,11 @@ def _national_reading(digits: str, region: str, trunk_optional: bool = False) ->
     requires one, unless `trunk_optional`)."""
     if not _plausible_national(digits, region):
         return None
+    if not trunk_optional and _parsed_as_written(digits, region) and _writes_trunk_prefix(digits, region):
+        # What `_trunk_prefix_ok` below would refuse, known without the parse: in Russian or
+        # Arabic prose most spaced numbers (`19 772 562`) read this way in the Emirates,
+        # Egypt or Britain, which write a "0" first.
+        return None
     try:
         number = phonenumbers.parse(digits, region)
     except phonenumbers.NumberParseException:
@@ -514,10 +519,18 @@ def _compiled_formats(region: str) -> tuple:
 
 def _trunk_prefix_ok(number: phonenumbers.PhoneNumber, digits: str, region: str) -> bool:
     """Where a country always writes its national numbers with a trunk prefix, require it."""
+    nsn = phonenumbers.national_significant_number(number)
+    if not _writes_trunk_prefix(nsn, region):
+        return True
+    return len(digits) > len(nsn) and digits.startswith(_compiled_formats(region)[0].national_prefix)
+
+
+def _writes_trunk_prefix(nsn: str, region: str) -> bool:
+    """Whether the region writes this national significant number with its trunk prefix in
+    front, as the first of its formats that fits the number says."""
     metadata, formats = _compiled_formats(region)
     if metadata is None or not metadata.national_prefix:
-        return True
-    nsn = phonenumbers.national_significant_number(number)
+        return False
     for leading, pattern, fmt in formats:
         if leading is not None and not leading.match(nsn):
             continue
@@ -526,10 +539,24 @@ def _trunk_prefix_ok(number: phonenumbers.PhoneNumber, digits: str, region: str)
         # The metadata stores the rule with the prefix filled in ("0\\1", "8 (\\1)"); a rule
         # that is only the first group with punctuation around it needs no prefix.
         rule = _RULE_PUNCTUATION.sub("", fmt.national_prefix_formatting_rule or "")
-        if not rule or fmt.national_prefix_optional_when_formatting:
-            return True
-        return len(digits) > len(nsn) and digits.startswith(metadata.national_prefix)
-    return True
+        return bool(rule) and not fmt.national_prefix_optional_when_formatting
+    return False
+
+
+def _parsed_as_written(digits: str, region: str) -> bool:
+    """Whether `phonenumbers.parse(digits, region)` keeps all the digits as the national
+    significant number: nothing it could take off is at their start (an international prefix,
+    the country code, the trunk prefix or a carrier code)."""
+    metadata = PhoneMetadata.metadata_for_region(region)
+    if metadata is None or _rewrites_prefix(region):
+        return False
+    if metadata.national_prefix and digits.startswith(metadata.national_prefix):
+        return False
+    if digits.startswith(str(metadata.country_code)):
+        return False
+    international, for_parsing = _international_prefix(region), _plausibility(region)[2]
+    return not (international is not None and international.match(digits)) and \
+        not (for_parsing is not None and for_parsing.match(digits))
 
 
 _FIRST_GROUP = re.compile(r"(\\\d)")  # the first "\\1" of a format rule

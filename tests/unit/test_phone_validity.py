@@ -81,6 +81,33 @@ def test_national_readings_are_those_of_parse(region):
     assert valid > 20  # the runs hold real numbers of this country, not only noise
 
 
+@pytest.mark.parametrize("region", _POLICY + _OTHERS)
+def test_a_missing_trunk_prefix_is_refused_as_after_parse(region):
+    # Digits parse keeps as they are cannot carry a trunk prefix: where the region writes
+    # them with one, the reading is refused before the parse, and must be exactly where the
+    # trunk check after the parse would refuse it.
+    for digits in _digit_runs(20261202):
+        fits = _general_fit(digits, region) or phone._rewrites_prefix(region)
+        reference = _reference_reading(digits, region) if fits else None
+        if reference is not None:
+            number = phonenumbers.parse(digits, region)
+            reference = reference if phone._trunk_prefix_ok(number, digits, region) else None
+        reading = phone._national_reading(digits, region)
+        assert ((reading.country_code, reading.national_number) if reading else None) == reference, digits
+
+
+@pytest.mark.parametrize("region", ("GB", "IR", "EG"))
+def test_a_missing_trunk_prefix_costs_no_parse(region, monkeypatch):
+    runs = [d for d in _digit_runs(20261202) if phone._plausible_national(d, region)
+            and phone._parsed_as_written(d, region) and phone._writes_trunk_prefix(d, region)]
+    assert len(runs) > 10
+    parsed = []
+    monkeypatch.setattr(phone.phonenumbers, "parse", lambda *args, **kwargs: parsed.append(args))
+    for digits in runs:
+        assert phone._national_reading.__wrapped__(digits, region) is None
+    assert parsed == []
+
+
 def test_international_readings_are_those_of_parse():
     valid = 0
     for digits in _digit_runs(7):
