@@ -6,12 +6,15 @@ scan in `asyncio.to_thread` still delayed every other request to p50 2.3 s); a p
 Each worker builds its own `Engine` once. The key travels to the workers so that plain-text
 identifiers never cross back to the proxy process: results are hashes and masked samples.
 
-Queueing happens here, in an asyncio semaphore, and not inside the executor, so the hard
-timeout measures a worker's own time rather than its wait in line. Work nobody waits on (the
-full count of a request already answered) queues first for a smaller semaphore, so that it
-never holds every worker. A worker that overruns the hard timeout (the engine has its own,
-softer deadline) or dies is replaced, and that message gets a `timeout` or `error` problem,
-which the policy turns into a decision.
+Each worker is a process with one end of a socket pair; the event loop holds the other and
+reads the answers itself, so no thread of the proxy waits on a worker (a process pool's
+feeder and result threads cost the proxy about 2 ms of CPU per request while its loop was
+busy: more than relaying the request did). Queueing happens in an asyncio semaphore, so the
+hard timeout measures a worker's own time rather than its wait in line. Work nobody waits on
+(the full count of a request already answered) queues first for a smaller semaphore, so that
+it never holds every worker. A worker that overruns the hard timeout (the engine has its own,
+softer deadline) or dies is killed and another started in its place, and that message gets a
+`timeout` or `error` problem, which the policy turns into a decision.
 """
 
 from __future__ import annotations
@@ -22,11 +25,14 @@ import logging
 import multiprocessing
 import multiprocessing.context
 import os
+import pickle
+import signal
+import socket
+import struct
 import sys
+import threading
 import time
 import types
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 from dlp_addon import full_count
 from dlp_addon.engine import Engine
@@ -116,6 +122,139 @@ def default_worker_count() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
+class WorkerDied(Exception):
+    """The worker's end of its socket closed: it died, or was killed."""
+
+
+class _Link(asyncio.Protocol):
+    """The event loop's end of one worker's socket: a message is its length (8 bytes) and a
+    pickle, one call at a time. The loop reads replies as they arrive, so no thread of the
+    proxy ever waits on a worker, and none holds the GIL while the loop has work."""
+
+    def __init__(self):
+        self.transport: asyncio.Transport | None = None
+        self.alive = True
+        self._buffer = bytearray()
+        self._reply: asyncio.Future | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        # The worker's first message says that its engine is up.
+        self.started = self._reply = asyncio.get_running_loop().create_future()
+
+    def call(self, message: bytes) -> asyncio.Future:
+        self._reply = asyncio.get_running_loop().create_future()
+        self.transport.writelines((_LENGTH.pack(len(message)), message))
+        return self._reply
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if len(self._buffer) < _LENGTH.size:
+            return
+        (length,) = _LENGTH.unpack_from(self._buffer)
+        if len(self._buffer) < _LENGTH.size + length:
+            return
+        message = bytes(memoryview(self._buffer)[_LENGTH.size:_LENGTH.size + length])
+        del self._buffer[:_LENGTH.size + length]
+        reply, self._reply = self._reply, None
+        if reply is not None and not reply.done():
+            reply.set_result(message)
+
+    def connection_lost(self, exc) -> None:
+        self.alive = False
+        if self._reply is not None and not self._reply.done():
+            self._reply.set_exception(WorkerDied())
+
+
+_LENGTH = struct.Struct("!Q")
+_START_TIMEOUT = 60.0  # seconds; a worker starts in one or two
+
+
+class _Worker:
+    """One inspection process and the loop's link to it (made on first use: the pool may be
+    built before the event loop runs)."""
+
+    def __init__(self, policy: Policy, key: bytes):
+        ours, theirs = socket.socketpair()
+        self.process = _WorkerContext().Process(target=_serve, args=(theirs, policy, key), daemon=True,
+                                                name="dlp-inspection")
+        self.process.start()
+        theirs.close()
+        self._socket: socket.socket | None = ours
+        self._link: _Link | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self._link.alive if self._link is not None else self.process.is_alive()
+
+    async def started(self) -> None:
+        """Wait until the worker's engine is up (bounded, and not counted against an
+        inspection's time: a worker started for a request takes a second or two)."""
+        if self._link is None:
+            sock, self._socket = self._socket, None
+            _, self._link = await asyncio.get_running_loop().create_unix_connection(_Link, sock=sock)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._link.started), _START_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise WorkerDied() from None
+
+    async def call(self, message: bytes) -> bytes:
+        if not self._link.alive:
+            raise WorkerDied()
+        return await self._link.call(message)
+
+    def kill(self) -> None:
+        # A stuck worker never answers: end the process, and reap it off the event loop.
+        self.process.kill()
+        if self._link is not None and self._link.transport is not None:
+            self._link.transport.close()
+        elif self._socket is not None:
+            self._socket.close()
+        threading.Thread(target=self.process.join, name="dlp-reap", daemon=True).start()
+
+
+def _serve(sock: socket.socket, policy: Policy, key: bytes) -> None:
+    """A worker's life: start the engine, then answer calls until the proxy's end closes."""
+    # Ctrl-C reaches the whole process group; the proxy ends its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _start_worker(policy, key)
+    with sock:
+        try:
+            _send(sock, pickle.dumps(os.getpid()))
+            while (message := _receive(sock)) is not None:
+                function, args = pickle.loads(message)
+                try:
+                    reply = pickle.dumps((True, function(*args)), protocol=pickle.HIGHEST_PROTOCOL)
+                except Exception as e:  # noqa: BLE001 - the caller turns it into an error problem
+                    reply = pickle.dumps((False, type(e).__name__), protocol=pickle.HIGHEST_PROTOCOL)
+                _send(sock, reply)
+        except ConnectionError:
+            pass  # the proxy is gone
+
+
+def _send(sock: socket.socket, message: bytes) -> None:
+    sock.sendall(_LENGTH.pack(len(message)))
+    sock.sendall(message)
+
+
+def _receive(sock: socket.socket) -> bytes | None:
+    header = _receive_exactly(sock, _LENGTH.size)
+    if header is None:
+        return None
+    return _receive_exactly(sock, _LENGTH.unpack(header)[0])
+
+
+def _receive_exactly(sock: socket.socket, size: int) -> bytes | None:
+    buffer = bytearray(size)
+    view, got = memoryview(buffer), 0
+    while got < size:
+        count = sock.recv_into(view[got:])
+        if count == 0:
+            return None
+        got += count
+    return bytes(buffer)
+
+
 class InspectionPool:
     def __init__(self, policy: Policy, key: bytes, workers: int):
         self.policy = policy
@@ -125,17 +264,41 @@ class InspectionPool:
         # Full counts of requests already answered wait here first: they can take a worker's
         # whole time limit, and must never hold every worker while requests wait for theirs.
         self._background = asyncio.Semaphore(max(1, workers - 1))
-        self._executor = self._new_executor()
+        self._idle: list[_Worker] = []
+        self._running: set[_Worker] = set()
+        self.started = 0  # worker processes started, replacements included
         self._closed = False
-
-    def _new_executor(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=_WorkerContext(),
-                                   initializer=_start_worker, initargs=(self.policy, self._key))
 
     def warm_up(self) -> None:
         """Start every worker now so that the first requests do not pay for it."""
-        for _ in range(self.workers):
-            self._executor.submit(_ready)
+        while not self._closed and len(self._running) < self.workers:
+            self._idle.append(self._start())
+
+    def _start(self) -> _Worker:
+        worker = _Worker(self.policy, self._key)
+        self._running.add(worker)
+        self.started += 1
+        return worker
+
+    def _take(self) -> _Worker:
+        # A slot is held, so a worker is idle or not started yet.
+        while self._idle:
+            worker = self._idle.pop()
+            if worker.alive:
+                return worker
+            self._retire(worker, "an inspection worker died while idle")
+        return self._start()
+
+    def _retire(self, worker: _Worker, why: str) -> None:
+        """Kill the worker and start another in its place now, so that the next request
+        does not wait for a worker to start."""
+        worker.kill()
+        if worker not in self._running:
+            return
+        self._running.discard(worker)
+        if not self._closed:
+            logger.warning("DLP: %s; starting another", why)
+            self._idle.append(self._start())
 
     @property
     def hard_timeout(self) -> float:
@@ -190,40 +353,45 @@ class InspectionPool:
         async with self._background:
             return await self._run(function, *args)
 
-    async def _run(self, function, *args) -> Inspection:
+    async def _run(self, function, *args):
         async with self._slots:
-            executor = self._executor
+            if self._closed:
+                return _failed("error", "the inspection workers are shut down")
             try:
-                # Submitting raises too once a worker has died while idle.
-                future = asyncio.get_running_loop().run_in_executor(executor, function, *args)
-                return await asyncio.wait_for(future, self.hard_timeout)
-            except asyncio.TimeoutError:
-                self._replace(executor, "an inspection overran its time limit")
-                return _failed("timeout", f"inspection did not finish within {self.hard_timeout:.0f} s")
-            except BrokenProcessPool:
-                self._replace(executor, "an inspection worker died")
-                return _failed("error", "inspection worker died")
+                message = pickle.dumps((function, args), protocol=pickle.HIGHEST_PROTOCOL)
             except Exception as e:  # noqa: BLE001 - e.g. a body that cannot be sent to the worker
                 return _failed("error", type(e).__name__)
-
-    def _replace(self, broken: ProcessPoolExecutor, why: str) -> None:
-        if broken is not self._executor or self._closed:
-            return  # another failure already replaced it, or the pool is being shut down
-        logger.warning("DLP: %s; restarting the inspection workers", why)
-        self._executor = self._new_executor()
-        _kill(broken)
+            worker = self._take()
+            try:
+                try:
+                    await worker.started()
+                except WorkerDied:
+                    self._retire(worker, "an inspection worker did not start")
+                    return _failed("error", "inspection worker did not start")
+                reply = await asyncio.wait_for(worker.call(message), self.hard_timeout)
+            except asyncio.TimeoutError:
+                self._retire(worker, "an inspection overran its time limit")
+                return _failed("timeout", f"inspection did not finish within {self.hard_timeout:.0f} s")
+            except WorkerDied:
+                self._retire(worker, "an inspection worker died")
+                return _failed("error", "inspection worker died")
+            except BaseException:
+                # Cancelled (or worse) mid-call: its answer would be read as the next call's.
+                self._retire(worker, "an inspection was abandoned")
+                raise
+            self._idle.append(worker)
+            try:
+                ok, value = pickle.loads(reply)
+            except Exception as e:  # noqa: BLE001 - a result the proxy cannot read
+                return _failed("error", type(e).__name__)
+            return value if ok else _failed("error", value)
 
     def shutdown(self) -> None:
         # An inspection still running fails with its killed worker; that must not start new ones.
         self._closed = True
-        _kill(self._executor)
-
-
-def _kill(executor: ProcessPoolExecutor) -> None:
-    # A stuck worker never returns, so shutdown(wait=True) would hang; end the processes.
-    for process in list(getattr(executor, "_processes", {}).values()):
-        process.kill()
-    executor.shutdown(wait=False, cancel_futures=True)
+        for worker in list(self._running):
+            self._retire(worker, "shut down")
+        self._idle.clear()
 
 
 def _failed(sub_reason: str, detail: str) -> Inspection:

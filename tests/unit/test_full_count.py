@@ -213,13 +213,13 @@ def test_a_count_whose_pool_is_shut_down_stops_and_starts_no_new_workers():
         pool = workers.InspectionPool(POLICY, b"k" * 32, 2)
         count = asyncio.ensure_future(pool.count_in_windows(request(body)))
         await asyncio.sleep(3)  # the workers are up and a window is being counted
-        executor = pool._executor
+        started = pool.started
         pool.shutdown()
         counted = await asyncio.wait_for(count, 30)
-        return counted, pool._executor is executor
+        return counted, pool.started - started
 
-    counted, same_executor = asyncio.run(scenario())
-    assert same_executor, "the shut-down pool started new workers"
+    counted, started_after = asyncio.run(scenario())
+    assert started_after == 0, "the shut-down pool started new workers"
     [stopped] = [p for p in counted.problems if p.where == "body"]
     assert stopped.sub_reason == "error" and "where a worker failed" in stopped.detail
     assert counted.counts()["email"] < 40000

@@ -1,6 +1,7 @@
 """The inspection worker's process, as the pool starts it."""
 
 import gc
+import time
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
@@ -86,3 +87,128 @@ else:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().isdigit()  # a worker ran the call
     assert not marker.exists()
+
+
+def _pool(workers: int = 2, hard_timeout: float | None = None):
+    pool = workers_module.InspectionPool(load_policy("policies/default.yaml"), b"k" * 32, workers)
+    if hard_timeout is not None:
+        pool.__class__ = type("QuickPool", (workers_module.InspectionPool,), {"hard_timeout": hard_timeout})
+    return pool
+
+
+workers_module = workers
+
+
+def test_a_worker_that_dies_is_replaced_and_the_other_keeps_its_inspection():
+    import asyncio
+    import os
+    import time
+
+    async def scenario():
+        pool = _pool()
+        try:
+            await asyncio.gather(*(pool._run(os.getpid) for _ in range(2)))  # both workers up
+            slow = asyncio.ensure_future(pool._run(time.sleep, 1.5))
+            await asyncio.sleep(0.3)
+            died = await pool._run(os._exit, 3)
+            finished = await slow
+            after = await pool._run(os.getpid)
+            return died, finished, after, pool.started
+        finally:
+            pool.shutdown()
+
+    died, finished, after, started = asyncio.run(scenario())
+    assert [(p.sub_reason, p.where, p.detail) for p in died.problems] == [
+        ("error", "worker", "inspection worker died")]
+    assert finished is None  # time.sleep's answer: the other worker was left alone
+    assert isinstance(after, int)
+    assert started == 3
+
+
+def test_an_inspection_over_the_hard_timeout_is_cut_and_its_worker_killed():
+    import asyncio
+    import os
+    import time
+
+    async def scenario():
+        pool = _pool(workers=1, hard_timeout=1.0)
+        try:
+            stuck_pid = await pool._run(os.getpid)
+            began = time.monotonic()
+            overran = await pool._run(time.sleep, 60)
+            took = time.monotonic() - began
+            pool.__class__ = workers_module.InspectionPool  # the replacement may take longer to start
+            after = await pool._run(os.getpid)
+            return stuck_pid, overran, took, after
+        finally:
+            pool.shutdown()
+
+    stuck_pid, overran, took, after = asyncio.run(scenario())
+    assert [(p.sub_reason, p.where) for p in overran.problems] == [("timeout", "worker")]
+    assert took < 10
+    assert isinstance(after, int) and after != stuck_pid
+    deadline = time.monotonic() + 10
+    while _alive(stuck_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(stuck_pid), "the worker that overran still runs"
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers the signal: it has ended, only not yet been reaped.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_an_abandoned_inspection_never_answers_the_next_one():
+    # A cancelled caller's worker is still busy with its call; its answer must not be read as
+    # the answer to whatever that worker is asked next.
+    import asyncio
+    import os
+    import time
+
+    async def scenario():
+        pool = _pool(workers=1)
+        try:
+            await pool._run(os.getpid)
+            abandoned = asyncio.ensure_future(pool._run(time.sleep, 0.5))
+            await asyncio.sleep(0.2)
+            abandoned.cancel()
+            await asyncio.gather(abandoned, return_exceptions=True)
+            answers = [await pool._run(os.getpid) for _ in range(3)]
+            return answers
+        finally:
+            pool.shutdown()
+
+    answers = asyncio.run(scenario())
+    assert all(isinstance(a, int) for a in answers), answers
+
+
+def test_what_cannot_be_sent_to_a_worker_is_an_error_problem():
+    import asyncio
+
+    async def scenario():
+        pool = _pool(workers=1)
+        try:
+            return await pool._run(print, lambda: None)  # a lambda does not pickle
+        finally:
+            pool.shutdown()
+
+    failed = asyncio.run(scenario())
+    assert [(p.sub_reason, p.where) for p in failed.problems] == [("error", "worker")]
+
+
+def test_a_worker_ends_by_itself_when_the_proxy_end_of_its_socket_closes():
+    # So a proxy that is killed leaves no inspection processes behind.
+    worker = workers._Worker(load_policy("policies/default.yaml"), b"k" * 32)
+    try:
+        worker._socket.close()
+        worker.process.join(60)
+        assert worker.process.exitcode == 0
+    finally:
+        worker.process.kill()
