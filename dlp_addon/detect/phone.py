@@ -67,6 +67,9 @@ _DOTTED_QUAD = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 _DECIMAL = re.compile(r"^\d+\.\d+$")  # 170.721267: a measurement, not a number someone dials
 _BRACKETED_TRUNK = regex.compile(r"(?<=\d)\s?\(0\)")
 _WHITESPACE = re.compile(r"\s+")
+# A date (year first or last) and an hour, with minutes after the candidate: a timestamp.
+_TIMESTAMP_HEAD = re.compile(r"(?:\d{4}([-./])\d{1,2}\1\d{1,2}|\d{1,2}([-./])\d{1,2}\2\d{4})[ T]\d{1,2}$")
+_CLOCK_AFTER = re.compile(r":[0-5]\d")
 _RULE_PUNCTUATION = regex.compile(r"\\1|[\s()\-./]")
 _MIN_DIGITS, _MAX_DIGITS = 7, 15
 _MAX_GROUPS = 6
@@ -731,6 +734,8 @@ class PhoneDetector:
                 else:
                     self._weigh(segment, norm, start, end, raw, None, field_hint, layout, found, weak)
                 continue
+            if _TIMESTAMP_HEAD.match(raw) and _CLOCK_AFTER.match(text, end):
+                continue  # `7187-08-09 15:23:42`, a date and its hour, grouped like a number of Kazakhstan
             regions = self._preferred_regions(norm, start, end)
             for piece_start, piece_end in self._spans(text, start, end, regions):
                 self._classify(segment, norm, piece_start, piece_end, regions, field_hint, layout, found, weak)

@@ -46,9 +46,17 @@ def test_international_and_nationally_grouped_numbers_count_on_their_own(text, e
     "4111 1111 1111 1111", "550e8400-e29b-41d4-a716-446655440000", "sha 9f86d081884c7d659a2feaa0c55ad015",
     "7911 123456",  # a UK mobile is never written without its trunk 0
     "SKU-13800138000", "v13800138000", "3.14159265358979", "1920x1080",
+    # Dates and their hours, grouped the way Kazakhstan writes 8 (7187) 08 09 15:
+    "Gecko/7187-08-09 15:23:42.527008 Firefox/3.8", "7187/08/09 15:23", "09.08.7187 15:23",
+    "2019-07-18 09:12:30",
 ])
 def test_digit_runs_that_are_not_phones(text):
     assert phones(text) == []
+
+
+def test_a_number_grouped_like_a_date_is_still_one_without_a_time_after_it():
+    assert phones("Call 7187-08-09 15 tomorrow") == [("+77187080915", "7187-08-09 15")]
+    assert phones("тел. 8 (7187) 08 09 15: звонить после обеда") == [("+77187080915", "8 (7187) 08 09 15")]
 
 
 @pytest.mark.parametrize("text, e164", [
