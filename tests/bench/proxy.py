@@ -111,16 +111,11 @@ class Gateway:
         path = self.state_dir / "incidents.jsonl" if self.state_dir else None
         if not path or not path.exists():
             return []
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        records = []
-        for number, line in enumerate(lines, 1):
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                if number < len(lines):
-                    raise
-                # The last record may still be being written (a full count can be megabytes).
-        return records
+        # Only lines already ended are records: the last may still be being written (a full
+        # count's completion can be megabytes).
+        data = path.read_bytes()
+        complete = data[:data.rfind(b"\n") + 1].decode("utf-8")
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
 class Processes:

@@ -179,7 +179,11 @@ def read_incidents(state_dir: Path) -> list[dict]:
     path = Path(state_dir) / "incidents.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    # Only lines already ended are records: the gateway may be writing the last one (a full
+    # count's completion is megabytes), and a reader can see part of it.
+    data = path.read_bytes()
+    complete = data[:data.rfind(b"\n") + 1].decode("utf-8")
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
 def start_gateway(tmp: Path, policy: Path | str = DEFAULT_POLICY, extra: tuple[str, ...] = ()) -> Gateway:
