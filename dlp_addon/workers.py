@@ -89,10 +89,6 @@ def _inspect_window(window: full_count.Window) -> Inspection:
     return _engine.inspect_window(window)
 
 
-def _ready() -> int:
-    return os.getpid()
-
-
 class _WorkerProcess(multiprocessing.context.SpawnProcess):
     """A spawned process that does not import the parent's main script.
 
@@ -134,13 +130,13 @@ class _Link(asyncio.Protocol):
     def __init__(self):
         self.transport: asyncio.Transport | None = None
         self.alive = True
+        # True once the worker's first message says that its engine is up; False if it died first.
+        self.started: asyncio.Future = asyncio.get_running_loop().create_future()
         self._buffer = bytearray()
         self._reply: asyncio.Future | None = None
 
     def connection_made(self, transport) -> None:
         self.transport = transport
-        # The worker's first message says that its engine is up.
-        self.started = self._reply = asyncio.get_running_loop().create_future()
 
     def call(self, message: bytes) -> asyncio.Future:
         self._reply = asyncio.get_running_loop().create_future()
@@ -149,19 +145,23 @@ class _Link(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
-        if len(self._buffer) < _LENGTH.size:
-            return
-        (length,) = _LENGTH.unpack_from(self._buffer)
-        if len(self._buffer) < _LENGTH.size + length:
-            return
-        message = bytes(memoryview(self._buffer)[_LENGTH.size:_LENGTH.size + length])
-        del self._buffer[:_LENGTH.size + length]
-        reply, self._reply = self._reply, None
-        if reply is not None and not reply.done():
-            reply.set_result(message)
+        while len(self._buffer) >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(self._buffer)
+            if len(self._buffer) < _LENGTH.size + length:
+                return
+            message = bytes(memoryview(self._buffer)[_LENGTH.size:_LENGTH.size + length])
+            del self._buffer[:_LENGTH.size + length]
+            if not self.started.done():
+                self.started.set_result(True)
+                continue
+            reply, self._reply = self._reply, None
+            if reply is not None and not reply.done():
+                reply.set_result(message)
 
     def connection_lost(self, exc) -> None:
         self.alive = False
+        if not self.started.done():
+            self.started.set_result(False)
         if self._reply is not None and not self._reply.done():
             self._reply.set_exception(WorkerDied())
 
@@ -193,10 +193,14 @@ class _Worker:
         if self._link is None:
             sock, self._socket = self._socket, None
             _, self._link = await asyncio.get_running_loop().create_unix_connection(_Link, sock=sock)
-        try:
-            await asyncio.wait_for(asyncio.shield(self._link.started), _START_TIMEOUT)
-        except asyncio.TimeoutError:
-            raise WorkerDied() from None
+        started = self._link.started
+        if not started.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(started), _START_TIMEOUT)
+            except asyncio.TimeoutError:
+                raise WorkerDied() from None
+        if not started.result():
+            raise WorkerDied()
 
     async def call(self, message: bytes) -> bytes:
         if not self._link.alive:
@@ -237,14 +241,14 @@ def _send(sock: socket.socket, message: bytes) -> None:
     sock.sendall(message)
 
 
-def _receive(sock: socket.socket) -> bytes | None:
+def _receive(sock: socket.socket) -> bytearray | None:
     header = _receive_exactly(sock, _LENGTH.size)
     if header is None:
         return None
     return _receive_exactly(sock, _LENGTH.unpack(header)[0])
 
 
-def _receive_exactly(sock: socket.socket, size: int) -> bytes | None:
+def _receive_exactly(sock: socket.socket, size: int) -> bytearray | None:
     buffer = bytearray(size)
     view, got = memoryview(buffer), 0
     while got < size:
@@ -252,7 +256,7 @@ def _receive_exactly(sock: socket.socket, size: int) -> bytes | None:
         if count == 0:
             return None
         got += count
-    return bytes(buffer)
+    return buffer
 
 
 class InspectionPool:
@@ -266,7 +270,7 @@ class InspectionPool:
         self._background = asyncio.Semaphore(max(1, workers - 1))
         self._idle: list[_Worker] = []
         self._running: set[_Worker] = set()
-        self.started = 0  # worker processes started, replacements included
+        self.processes_started = 0  # replacements included
         self._closed = False
 
     def warm_up(self) -> None:
@@ -277,7 +281,7 @@ class InspectionPool:
     def _start(self) -> _Worker:
         worker = _Worker(self.policy, self._key)
         self._running.add(worker)
-        self.started += 1
+        self.processes_started += 1
         return worker
 
     def _take(self) -> _Worker:

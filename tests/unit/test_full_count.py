@@ -213,10 +213,10 @@ def test_a_count_whose_pool_is_shut_down_stops_and_starts_no_new_workers():
         pool = workers.InspectionPool(POLICY, b"k" * 32, 2)
         count = asyncio.ensure_future(pool.count_in_windows(request(body)))
         await asyncio.sleep(3)  # the workers are up and a window is being counted
-        started = pool.started
+        started = pool.processes_started
         pool.shutdown()
         counted = await asyncio.wait_for(count, 30)
-        return counted, pool.started - started
+        return counted, pool.processes_started - started
 
     counted, started_after = asyncio.run(scenario())
     assert started_after == 0, "the shut-down pool started new workers"

@@ -113,7 +113,7 @@ def test_a_worker_that_dies_is_replaced_and_the_other_keeps_its_inspection():
             died = await pool._run(os._exit, 3)
             finished = await slow
             after = await pool._run(os.getpid)
-            return died, finished, after, pool.started
+            return died, finished, after, pool.processes_started
         finally:
             pool.shutdown()
 
@@ -212,3 +212,36 @@ def test_a_worker_ends_by_itself_when_the_proxy_end_of_its_socket_closes():
         assert worker.process.exitcode == 0
     finally:
         worker.process.kill()
+
+
+def test_the_link_reads_messages_however_the_socket_cuts_them():
+    import asyncio
+    import pickle
+
+    class Transport:
+        def __init__(self):
+            self.written = []
+
+        def writelines(self, parts):
+            self.written.append(b"".join(parts))
+
+    def framed(value) -> bytes:
+        data = pickle.dumps(value)
+        return workers._LENGTH.pack(len(data)) + data
+
+    async def scenario():
+        link = workers._Link()
+        link.connection_made(Transport())
+        reply = link.call(b"call")
+        stream = framed(1234) + framed(("answer", "x" * 5000))  # the start and the answer at once
+        link.data_received(stream[:3])
+        for position in range(3, len(stream), 700):
+            link.data_received(stream[position:position + 700])
+        second = link.call(b"again")
+        link.data_received(framed("second answer"))
+        return link.started.result(), pickle.loads(await reply), pickle.loads(await second)
+
+    started, first, second = asyncio.run(scenario())
+    assert started is True
+    assert first == ("answer", "x" * 5000)
+    assert second == "second answer"
