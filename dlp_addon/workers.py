@@ -134,14 +134,33 @@ class _Link(asyncio.Protocol):
         self.started: asyncio.Future = asyncio.get_running_loop().create_future()
         self._buffer = bytearray()
         self._reply: asyncio.Future | None = None
+        self._writable: asyncio.Future | None = None  # set while the transport's buffer is full
 
     def connection_made(self, transport) -> None:
         self.transport = transport
 
-    def call(self, message: bytes) -> asyncio.Future:
-        self._reply = asyncio.get_running_loop().create_future()
-        self.transport.writelines((_LENGTH.pack(len(message)), message))
-        return self._reply
+    async def call(self, message: bytes) -> bytes:
+        loop = asyncio.get_running_loop()
+        self._reply = reply = loop.create_future()
+        # The length goes with the first piece, in one write: a write of its own would wake the
+        # worker for eight bytes. The rest in pieces, waiting while the worker reads: the
+        # transport copies whatever the socket does not take at once, and a 60 MiB body would
+        # otherwise be held twice more.
+        view = memoryview(message)
+        self.transport.write(_LENGTH.pack(len(message)) + view[:_SEND_PIECE])
+        for start in range(_SEND_PIECE, len(view), _SEND_PIECE):
+            if self._writable is not None:
+                await self._writable
+            self.transport.write(view[start:start + _SEND_PIECE])
+        return await reply
+
+    def pause_writing(self) -> None:
+        self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        writable, self._writable = self._writable, None
+        if writable is not None and not writable.done():
+            writable.set_result(None)
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
@@ -162,12 +181,15 @@ class _Link(asyncio.Protocol):
         self.alive = False
         if not self.started.done():
             self.started.set_result(False)
-        if self._reply is not None and not self._reply.done():
-            self._reply.set_exception(WorkerDied())
+        for waiting in (self._writable, self._reply):
+            if waiting is not None and not waiting.done():
+                waiting.set_exception(WorkerDied())
+        self._writable = None
 
 
 _LENGTH = struct.Struct("!Q")
 _START_TIMEOUT = 60.0  # seconds; a worker starts in one or two
+_SEND_PIECE = 256 * 1024
 
 
 class _Worker:

@@ -222,8 +222,8 @@ def test_the_link_reads_messages_however_the_socket_cuts_them():
         def __init__(self):
             self.written = []
 
-        def writelines(self, parts):
-            self.written.append(b"".join(parts))
+        def write(self, data):
+            self.written.append(bytes(data))
 
     def framed(value) -> bytes:
         data = pickle.dumps(value)
@@ -232,12 +232,14 @@ def test_the_link_reads_messages_however_the_socket_cuts_them():
     async def scenario():
         link = workers._Link()
         link.connection_made(Transport())
-        reply = link.call(b"call")
+        reply = asyncio.ensure_future(link.call(b"call"))
+        await asyncio.sleep(0)
         stream = framed(1234) + framed(("answer", "x" * 5000))  # the start and the answer at once
         link.data_received(stream[:3])
         for position in range(3, len(stream), 700):
             link.data_received(stream[position:position + 700])
-        second = link.call(b"again")
+        second = asyncio.ensure_future(link.call(b"again"))
+        await asyncio.sleep(0)
         link.data_received(framed("second answer"))
         return link.started.result(), pickle.loads(await reply), pickle.loads(await second)
 
@@ -245,3 +247,18 @@ def test_the_link_reads_messages_however_the_socket_cuts_them():
     assert started is True
     assert first == ("answer", "x" * 5000)
     assert second == "second answer"
+
+
+def test_a_message_larger_than_the_socket_holds_crosses_whole_both_ways():
+    import asyncio
+
+    async def scenario():
+        pool = _pool(workers=1)
+        try:
+            body = bytes(range(256)) * (80 * 1024)  # 20 MiB, sent in pieces as the worker reads
+            return len(body), await pool._run(bytes, body)
+        finally:
+            pool.shutdown()
+
+    size, echoed = asyncio.run(scenario())
+    assert echoed == bytes(range(256)) * (80 * 1024) and len(echoed) == size
