@@ -140,8 +140,6 @@ class _Link(asyncio.Protocol):
         self.transport = transport
 
     async def call(self, message: bytes) -> bytes:
-        loop = asyncio.get_running_loop()
-        self._reply = reply = loop.create_future()
         # The length goes with the first piece, in one write: a write of its own would wake the
         # worker for eight bytes. The rest in pieces, waiting while the worker reads: the
         # transport copies whatever the socket does not take at once, and a 60 MiB body would
@@ -151,7 +149,14 @@ class _Link(asyncio.Protocol):
         for start in range(_SEND_PIECE, len(view), _SEND_PIECE):
             if self._writable is not None:
                 await self._writable
+            if not self.alive:
+                raise WorkerDied()
             self.transport.write(view[start:start + _SEND_PIECE])
+        if not self.alive:
+            raise WorkerDied()
+        # Made only now, with nothing awaited since the last write: no answer can come before
+        # the whole call has been read, and a future made earlier could be left failed unread.
+        self._reply = reply = asyncio.get_running_loop().create_future()
         return await reply
 
     def pause_writing(self) -> None:
@@ -181,10 +186,9 @@ class _Link(asyncio.Protocol):
         self.alive = False
         if not self.started.done():
             self.started.set_result(False)
-        for waiting in (self._writable, self._reply):
-            if waiting is not None and not waiting.done():
-                waiting.set_exception(WorkerDied())
-        self._writable = None
+        if self._reply is not None and not self._reply.done():
+            self._reply.set_exception(WorkerDied())
+        self.resume_writing()  # a call still sending finds the link dead
 
 
 _LENGTH = struct.Struct("!Q")
@@ -248,8 +252,8 @@ def _serve(sock: socket.socket, policy: Policy, key: bytes) -> None:
         try:
             _send(sock, pickle.dumps(os.getpid()))
             while (message := _receive(sock)) is not None:
-                function, args = pickle.loads(message)
                 try:
+                    function, args = pickle.loads(message)
                     reply = pickle.dumps((True, function(*args)), protocol=pickle.HIGHEST_PROTOCOL)
                 except Exception as e:  # noqa: BLE001 - the caller turns it into an error problem
                     reply = pickle.dumps((False, type(e).__name__), protocol=pickle.HIGHEST_PROTOCOL)

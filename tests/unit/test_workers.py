@@ -233,7 +233,7 @@ def test_the_link_reads_messages_however_the_socket_cuts_them():
         link = workers._Link()
         link.connection_made(Transport())
         reply = asyncio.ensure_future(link.call(b"call"))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the call is written and waits for its answer
         stream = framed(1234) + framed(("answer", "x" * 5000))  # the start and the answer at once
         link.data_received(stream[:3])
         for position in range(3, len(stream), 700):
@@ -262,3 +262,28 @@ def test_a_message_larger_than_the_socket_holds_crosses_whole_both_ways():
 
     size, echoed = asyncio.run(scenario())
     assert echoed == bytes(range(256)) * (80 * 1024) and len(echoed) == size
+
+
+def test_a_worker_that_dies_while_a_large_call_is_sent_fails_that_call_at_once():
+    import asyncio
+    import os
+    import time
+
+    async def scenario():
+        pool = _pool(workers=1)
+        try:
+            pid = await pool._run(os.getpid)
+            body = b"x" * (64 * 1024 * 1024)  # far more than the socket holds
+            call = asyncio.ensure_future(pool._run(len, body))
+            await asyncio.sleep(0.05)
+            os.kill(pid, 9)
+            began = time.monotonic()
+            failed = await asyncio.wait_for(call, 30)
+            return failed, time.monotonic() - began, await pool._run(len, b"after")
+        finally:
+            pool.shutdown()
+
+    failed, took, after = asyncio.run(scenario())
+    assert [(p.sub_reason, p.where) for p in failed.problems] == [("error", "worker")]
+    assert took < 10  # not the hard timeout
+    assert after == 5
