@@ -89,14 +89,11 @@ else:
     assert not marker.exists()
 
 
-def _pool(workers: int = 2, hard_timeout: float | None = None):
-    pool = workers_module.InspectionPool(load_policy("policies/default.yaml"), b"k" * 32, workers)
+def _pool(count: int = 2, hard_timeout: float | None = None):
+    pool = workers.InspectionPool(load_policy("policies/default.yaml"), b"k" * 32, count)
     if hard_timeout is not None:
-        pool.__class__ = type("QuickPool", (workers_module.InspectionPool,), {"hard_timeout": hard_timeout})
+        pool.__class__ = type("QuickPool", (workers.InspectionPool,), {"hard_timeout": hard_timeout})
     return pool
-
-
-workers_module = workers
 
 
 def test_a_worker_that_dies_is_replaced_and_the_other_keeps_its_inspection():
@@ -131,13 +128,13 @@ def test_an_inspection_over_the_hard_timeout_is_cut_and_its_worker_killed():
     import time
 
     async def scenario():
-        pool = _pool(workers=1, hard_timeout=1.0)
+        pool = _pool(count=1, hard_timeout=1.0)
         try:
             stuck_pid = await pool._run(os.getpid)
             began = time.monotonic()
             overran = await pool._run(time.sleep, 60)
             took = time.monotonic() - began
-            pool.__class__ = workers_module.InspectionPool  # the replacement may take longer to start
+            pool.__class__ = workers.InspectionPool  # the replacement may take longer to start
             after = await pool._run(os.getpid)
             return stuck_pid, overran, took, after
         finally:
@@ -173,7 +170,7 @@ def test_an_abandoned_inspection_never_answers_the_next_one():
     import time
 
     async def scenario():
-        pool = _pool(workers=1)
+        pool = _pool(count=1)
         try:
             await pool._run(os.getpid)
             abandoned = asyncio.ensure_future(pool._run(time.sleep, 0.5))
@@ -193,7 +190,7 @@ def test_what_cannot_be_sent_to_a_worker_is_an_error_problem():
     import asyncio
 
     async def scenario():
-        pool = _pool(workers=1)
+        pool = _pool(count=1)
         try:
             return await pool._run(print, lambda: None)  # a lambda does not pickle
         finally:
@@ -253,7 +250,7 @@ def test_a_message_larger_than_the_socket_holds_crosses_whole_both_ways():
     import asyncio
 
     async def scenario():
-        pool = _pool(workers=1)
+        pool = _pool(count=1)
         try:
             body = bytes(range(256)) * (80 * 1024)  # 20 MiB, sent in pieces as the worker reads
             return len(body), await pool._run(bytes, body)
@@ -270,7 +267,7 @@ def test_a_worker_that_dies_while_a_large_call_is_sent_fails_that_call_at_once()
     import time
 
     async def scenario():
-        pool = _pool(workers=1)
+        pool = _pool(count=1)
         try:
             pid = await pool._run(os.getpid)
             body = b"x" * (64 * 1024 * 1024)  # far more than the socket holds
