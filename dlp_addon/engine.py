@@ -20,7 +20,7 @@ import regex
 
 from dlp_addon import full_count, gate
 from dlp_addon.decide import certain_block
-from dlp_addon.detect.email import email_domain, find_emails
+from dlp_addon.detect.email import email_domain, find_emails, may_hold_emails
 from dlp_addon.detect import phone
 from dlp_addon.detect.phone import DocumentCountries, PhoneDetector
 from dlp_addon.evidence import Hasher, mask
@@ -158,9 +158,10 @@ class Engine:
         for segment in extraction.segments:
             if deadline is not None and time.monotonic() > deadline:
                 break
-            norm = normalize(segment.text)
-            found.extend(find_emails(norm, segment.where))
-            normalized.append((segment, norm))
+            normalized.append((segment, normalize(segment.text)))
+        if may_hold_emails([norm.text for _, norm in normalized]):
+            for segment, norm in normalized:
+                found.extend(find_emails(norm, segment.where))
         found.extend(self._phones.find(normalized, deadline, document))
         if deadline is not None and time.monotonic() > deadline:
             # Checked once more after the detectors: a single long text can outlast the limit.

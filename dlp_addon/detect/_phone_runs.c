@@ -307,6 +307,68 @@ done:
     return result;
 }
 
+/* scan_all(texts, next_states, accepting): `scan` over each str of a list, as
+ * [(index, spans, rejected), ...] for the texts where it found any run. A JSON document or a
+ * form is thousands of short values, and most hold no run at all: they cost no Python here. */
+static PyObject *scan_all(PyObject *module, PyObject *args) {
+    PyObject *texts;
+    Py_buffer next, accepting;
+    if (!PyArg_ParseTuple(args, "O!y*y*:scan_all", &PyList_Type, &texts, &next, &accepting))
+        return NULL;
+    PyObject *hits = NULL, *spans = NULL, *rejected = NULL;
+    if (accepting.len < 1 || next.len != accepting.len * 10 * (Py_ssize_t)sizeof(int32_t)) {
+        PyErr_SetString(PyExc_ValueError, "scan_all() needs ten int32 next states for each accepting flag");
+        goto failed;
+    }
+    Plans plans = {next.buf, accepting.buf, accepting.len};
+    hits = PyList_New(0);
+    if (hits == NULL)
+        goto failed;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(texts); i++) {
+        PyObject *text = PyList_GET_ITEM(texts, i);
+        if (!PyUnicode_Check(text)) {
+            PyErr_SetString(PyExc_TypeError, "scan_all() takes a list of str");
+            goto failed;
+        }
+        /* Kept across texts while they stay empty: most texts find nothing. */
+        if (spans == NULL && (spans = PyList_New(0)) == NULL)
+            goto failed;
+        if (rejected == NULL && (rejected = PyList_New(0)) == NULL)
+            goto failed;
+        Text t = {PyUnicode_KIND(text), PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text)};
+        Sorting sorting = {&t, &plans, spans, rejected};
+        if (each_candidate(&t, sort_one, &sorting) < 0)
+            goto failed;
+        if (PyList_GET_SIZE(spans) == 0 && PyList_GET_SIZE(rejected) == 0)
+            continue;
+        PyObject *index = PyLong_FromSsize_t(i);
+        if (index == NULL)
+            goto failed;
+        PyObject *hit = PyTuple_Pack(3, index, spans, rejected);
+        Py_DECREF(index);
+        if (hit == NULL)
+            goto failed;
+        int appended = PyList_Append(hits, hit);
+        Py_DECREF(hit);
+        if (appended < 0)
+            goto failed;
+        Py_CLEAR(spans);
+        Py_CLEAR(rejected);
+    }
+    Py_XDECREF(spans);
+    Py_XDECREF(rejected);
+    PyBuffer_Release(&next);
+    PyBuffer_Release(&accepting);
+    return hits;
+failed:
+    Py_XDECREF(hits);
+    Py_XDECREF(spans);
+    Py_XDECREF(rejected);
+    PyBuffer_Release(&next);
+    PyBuffer_Release(&accepting);
+    return NULL;
+}
+
 /* accepts(digits, next_states, accepting): True or False, or None when `digits` holds
  * anything but ASCII digits (the caller then asks the regex). */
 static PyObject *accepts(PyObject *module, PyObject *args) {
@@ -348,6 +410,9 @@ static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS,
      "scan(text, next_states, accepting) -> (spans, rejected): the candidates, with the runs that fail the "
      "bare-number check taken out (see PhoneDetector._scan_segment); bare ones are listed in rejected."},
+    {"scan_all", scan_all, METH_VARARGS,
+     "scan_all(texts, next_states, accepting) -> [(index, spans, rejected), ...]: scan() over each str of a "
+     "list, for the texts where it found any run."},
     {"accepts", accepts, METH_VARARGS,
      "accepts(digits, next_states, accepting) -> whether the automaton accepts the digits; None if they are "
      "not all ASCII digits."},

@@ -325,6 +325,14 @@ def split_written(raw: str) -> tuple[str, str, str] | None:
     return None
 
 
+def may_hold_emails(texts: list[str]) -> bool:
+    """False when none of the texts can hold an address, plain or written out: the checks
+    `find_emails` makes of each text first, made once of all of them (each holds for the whole
+    when it holds for a part). A JSON document or a form is thousands of short values."""
+    joined = "\n".join(texts)
+    return "@" in joined or _may_be_written_out(joined)
+
+
 def find_emails(norm: Normalized, where: str) -> Iterator[Finding]:
     norm = unobfuscated(norm)
     text = norm.text

@@ -57,8 +57,9 @@ try:
     from dlp_addon.detect._phone_runs import find as candidate_spans
     from dlp_addon.detect._phone_runs import accepts as _accepts
     from dlp_addon.detect._phone_runs import scan as _scan_checked
+    from dlp_addon.detect._phone_runs import scan_all as _scan_all_checked
 except ImportError:  # built where no C compiler was at hand
-    candidate_spans, _scan_checked, _accepts = _spans_by_regex, None, None
+    candidate_spans, _scan_checked, _scan_all_checked, _accepts = _spans_by_regex, None, None, None
 
 
 _NON_DIGIT = re.compile(r"\D+")
@@ -690,16 +691,18 @@ class PhoneDetector:
         self._written_countries, self._document = document.written, document.regions
         self._rejected: Counter[str] = Counter()
         self._deadline = deadline
-        for segment, norm in segments:
+        checked = self._bare_plausible.exact
+        for index, spans, rejected in self._candidates([norm.text for _, norm in segments]):
             if self._late():
                 break
-            self._scan_segment(segment, norm, found, weak)
+            segment, norm = segments[index]
+            self._scan_segment(segment, norm, spans, rejected, checked, found, weak)
         found.extend(self._believed_by_siblings(weak))
         return found
 
-    def _scan_segment(self, segment: Segment, norm: Normalized, found: list, weak: list) -> None:
+    def _scan_segment(self, segment: Segment, norm: Normalized, spans: list, rejected: list, checked: bool,
+                      found: list, weak: list) -> None:
         text = norm.text
-        spans, rejected, checked = self._candidates(text)
         if not spans and (not rejected or segment.layout == "text"):
             return  # rejected runs only matter in text as siblings of weak candidates
         field_hint = field_says_phone(segment.field)
@@ -747,14 +750,14 @@ class PhoneDetector:
         elif len(weak) > weak_before:
             self._count_rejected(segment, text, layout, weak[weak_before:], rejected)
 
-    def _candidates(self, text: str) -> tuple[list, list, bool]:
-        """The candidate spans; the bare runs among them already known to fit no plan (taken
-        out of the spans); and whether the bare ASCII runs left in the spans are known to fit one."""
+    def _candidates(self, texts: list[str]) -> Iterable[tuple[int, list, list]]:
+        """For each text with any candidate, by its index: the candidate spans, and the bare
+        runs already known to fit no plan (taken out of the spans). Whether the bare ASCII runs
+        left in the spans are known to fit one is `_BareCheck.exact`."""
         automaton = self._bare_plausible.automaton
         if automaton is None:
-            return candidate_spans(text), [], False
-        spans, rejected = _scan_checked(text, automaton.transitions, automaton.accepting)
-        return spans, rejected, automaton.exact
+            return ((index, spans, []) for index, text in enumerate(texts) if (spans := candidate_spans(text)))
+        return _scan_all_checked(texts, automaton.transitions, automaton.accepting)
 
     def _count_rejected(self, segment: Segment, text: str, layout, weak: list[_Weak],
                         rejected: list[tuple[int, int]]) -> None:

@@ -156,3 +156,33 @@ def test_text_without_markers_is_not_rewritten():
 ])
 def test_corpus_regressions(text, expected):
     assert [n for n, _ in emails(text)] == expected
+
+
+def _pieces_around_markers(rng) -> list[str]:
+    # Every marker `find_emails` looks for first, cut at random places and spread over texts,
+    # so that some texts hold a marker only together.
+    markers = ["ivan@mail.ru", "ivan [at] mail [dot] ru", "ivan at mail dot ru", "bob (AT) example.com",
+               "ли собака mail точка ru", "王 艾特 qq 点 com", "علی آت gmail نقطه com", "a @ b . com", "x{at}y.io",
+               "plain words", "order 12345", "at", " ", "[", "]", "@", "dot"]
+    text = " ".join(rng.choice(markers) for _ in range(rng.randint(1, 6)))
+    cuts = sorted(rng.sample(range(len(text) + 1), k=min(len(text) + 1, rng.randint(0, 4))))
+    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
+
+
+def test_one_look_at_many_texts_misses_no_address():
+    import random
+
+    from dlp_addon.detect.email import may_hold_emails
+
+    rng = random.Random(20261202)
+    skipped = found = 0
+    for _ in range(3000):
+        texts = _pieces_around_markers(rng)
+        addresses = [f for text in texts for f in find_emails(normalize(text), "body")]
+        found += bool(addresses)
+        if not may_hold_emails([normalize(text).text for text in texts]):
+            assert addresses == [], texts
+            skipped += 1
+    assert skipped > 100 and found > 100
+    assert not may_hold_emails(["order 12345", "plain words", "at", "dot"])
+    assert may_hold_emails(["order", "ivan [at] mail [dot] ru"])

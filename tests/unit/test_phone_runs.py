@@ -96,6 +96,23 @@ def test_scan_sorts_runs_as_the_detector_does():
     assert taken_out > 1000
 
 
+def test_scan_all_is_scan_over_each_text():
+    automaton = phone._bare_automaton(_REGIONS)
+    tables = automaton.transitions, automaton.accepting
+    rng = random.Random(20261203)
+    texts = [_numbers_and_noise(rng) if rng.random() < 0.5 else rng.choice(["", "abc", "12", "x" * 40, "٣۵५"])
+             for _ in range(5000)]
+    expected = [(i, *native.scan(text, *tables)) for i, text in enumerate(texts)]
+    expected = [(i, spans, rejected) for i, spans, rejected in expected if spans or rejected]
+    assert native.scan_all(texts, *tables) == expected
+    assert 0 < len(expected) < len(texts)
+    assert native.scan_all([], *tables) == []
+    with pytest.raises(TypeError):
+        native.scan_all(["13800138000", b"13800138000"], *tables)
+    with pytest.raises(ValueError):
+        native.scan_all(["13800138000"], automaton.transitions[:-4], automaton.accepting)
+
+
 def test_scan_refuses_a_broken_table():
     automaton = phone._bare_automaton(_REGIONS)
     with pytest.raises(ValueError):
