@@ -19,7 +19,8 @@ from dlp_addon.model import Segment
 
 _JSON_TYPES = ("application/json", "text/json", "application/x-ndjson", "application/ndjson",
                "application/jsonl", "application/x-jsonlines", "application/json-seq")
-_CHECK_EVERY = 4096
+_CHECK_EVERY = 256  # containers between looks at the clock
+_RECURSE_TO = 64
 _SMALLEST_NUMBER = 10 ** 6  # a phone number has at least seven digits
 # A key is read like a value when it could be an identifier itself ({"john@x.com": ...}).
 _KEY_WORTH_READING = re.compile(r"[@\d]").search
@@ -69,45 +70,120 @@ def extract(text: str, budget: Budget, where: str, depth: int) -> bool:
 
 
 def _walk(document, budget: Budget, where: str, root: str, depth: int) -> None:
-    # An explicit stack: nesting that json.loads accepted must not overflow Python's. A value's
-    # path and group are its parent's plus one step, joined only for values that are read
-    # (most numbers, flags and nulls are not).
-    stack = [(document, root, "", "$" if root == "$" else "$[*]", "", "")]
-    seen = 0
-    while stack:
-        value, parent, step, parent_group, group_step, key = stack.pop()
-        seen += 1
-        if seen % _CHECK_EVERY == 0 and budget.out_of_time(where):
+    """Every value worth reading as a segment, in document order: an object's keys that could
+    be identifiers first, then its values. A value's path and group are its parent's plus one
+    step, joined only for values that are read (most numbers, flags and nulls are not)."""
+    walker = _Walker(budget, where, depth)
+    group = "$" if root == "$" else "$[*]"
+    try:
+        if type(document) is _Pairs or type(document) is list:
+            walker.container(document, root, group, "", 0)
+        else:
+            walker.leaf(document, root, group, "")
+    except _OutOfTime:
+        pass
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+class _Walker:
+    # Recursive while the nesting is shallow (one call per container, none per leaf: most of
+    # an API's values are leaves); deeper than _RECURSE_TO, an explicit stack, since nesting
+    # that json.loads accepted must not overflow Python's.
+    __slots__ = ("budget", "where", "depth", "containers")
+
+    def __init__(self, budget: Budget, where: str, depth: int):
+        self.budget, self.where, self.depth, self.containers = budget, where, depth, 0
+
+    def leaf(self, value, path: str, group: str, key: str) -> None:
+        kind = type(value)
+        if kind is str:
+            content.add_value(value, self.budget, where=f"{self.where}:{path}", field=key,
+                              group=f"{self.where}:{group}", depth=self.depth)
+        elif kind is int and not -_SMALLEST_NUMBER < value < _SMALLEST_NUMBER:
+            # Shorter than any phone number (and a bool is no int here): nothing to read.
+            self.budget.add(Segment(str(value), f"{self.where}:{path}", key, f"{self.where}:{group}", "value"))
+
+    def container(self, value, path: str, group: str, key: str, nesting: int) -> None:
+        self.containers += 1
+        if self.containers % _CHECK_EVERY == 0 and self.budget.out_of_time(self.where):
+            raise _OutOfTime
+        if nesting >= _RECURSE_TO:
+            self._deep(value, path, group, key)
             return
-        if isinstance(value, int):
-            # Shorter than any phone number (and a bool is an int too): nothing to read.
-            if not isinstance(value, bool) and not -_SMALLEST_NUMBER < value < _SMALLEST_NUMBER:
-                budget.add(Segment(str(value), f"{where}:{parent}{step}", key,
-                                   f"{where}:{parent_group}{group_step}", "value"))
-        elif isinstance(value, str):
-            content.add_value(value, budget, where=f"{where}:{parent}{step}", field=key,
-                              group=f"{where}:{parent_group}{group_step}", depth=depth)
-        elif isinstance(value, _Pairs):
-            path, group = parent + step, parent_group + group_step
-            for name, child in reversed(value):
-                if _may_hold_text(child):
-                    dotted = "." + name
-                    stack.append((child, path, dotted, group, dotted, name))
+        where, budget, depth = self.where, self.budget, self.depth
+        items = value if len(value) <= _CHECK_EVERY else self._timed(value)
+        if type(value) is _Pairs:
             for name, _ in value:
                 if _key_worth_reading(name):
-                    budget.add(Segment(name, f"{where}:{path}.{name}:key", "", f"{where}:{group}.{name}:keys",
-                                       "value"))
-        elif isinstance(value, list):
+                    budget.add(Segment(name, f"{where}:{path}.{name}:key", "", f"{where}:{group}.{name}:keys", "value"))
+            for name, child in items:
+                kind = type(child)
+                if kind is str:
+                    content.add_value(child, budget, where=f"{where}:{path}.{name}", field=name,
+                                      group=f"{where}:{group}.{name}", depth=depth)
+                elif kind is int:
+                    if not -_SMALLEST_NUMBER < child < _SMALLEST_NUMBER:
+                        budget.add(Segment(str(child), f"{where}:{path}.{name}", name, f"{where}:{group}.{name}",
+                                           "value"))
+                elif kind is _Pairs or kind is list:
+                    self.container(child, f"{path}.{name}", f"{group}.{name}", name, nesting + 1)
+        else:
+            item_group = group + "[*]"
+            for index, child in enumerate(items):
+                kind = type(child)
+                if kind is str:
+                    content.add_value(child, budget, where=f"{where}:{path}[{index}]", field=key,
+                                      group=f"{where}:{item_group}", depth=depth)
+                elif kind is int:
+                    if not -_SMALLEST_NUMBER < child < _SMALLEST_NUMBER:
+                        budget.add(Segment(str(child), f"{where}:{path}[{index}]", key, f"{where}:{item_group}",
+                                           "value"))
+                elif kind is _Pairs or kind is list:
+                    self.container(child, f"{path}[{index}]", item_group, key, nesting + 1)
+
+    def _timed(self, items):
+        # A container of a million values is one container: the clock is read within it too.
+        for number, item in enumerate(items):
+            if number % _CHECK_EVERY == _CHECK_EVERY - 1 and self.budget.out_of_time(self.where):
+                raise _OutOfTime
+            yield item
+
+    def _deep(self, document, path: str, group: str, key: str) -> None:
+        # A child's path and group are kept as its parent's plus one step, joined when the
+        # child is taken off the stack: a million children cost a million short steps.
+        stack = [(document, path, "", group, "", key)]
+        where, budget = self.where, self.budget
+        while stack:
+            value, parent, step, parent_group, group_step, key = stack.pop()
+            self.containers += 1
+            if self.containers % _CHECK_EVERY == 0 and budget.out_of_time(where):
+                raise _OutOfTime
+            kind = type(value)
+            if kind is not _Pairs and kind is not list:
+                self.leaf(value, parent + step, parent_group + group_step, key)
+                continue
             path, group = parent + step, parent_group + group_step
-            for index in range(len(value) - 1, -1, -1):
-                child = value[index]
-                if _may_hold_text(child):
-                    stack.append((child, path, f"[{index}]", group, "[*]", key))
+            if kind is _Pairs:
+                for name, child in reversed(value):
+                    if _may_hold_text(child):
+                        dotted = "." + name
+                        stack.append((child, path, dotted, group, dotted, name))
+                for name, _ in value:
+                    if _key_worth_reading(name):
+                        budget.add(Segment(name, f"{where}:{path}.{name}:key", "", f"{where}:{group}.{name}:keys",
+                                           "value"))
+            else:
+                for index in range(len(value) - 1, -1, -1):
+                    if _may_hold_text(value[index]):
+                        stack.append((value[index], path, f"[{index}]", group, "[*]", key))
 
 
 def _may_hold_text(value) -> bool:
-    """Whether `_walk` makes anything of the value: floats, flags, nulls and short whole
-    numbers (most of an API's values) are not even put on its stack."""
+    """Whether the walk makes anything of the value: floats, flags, nulls and short whole
+    numbers (most of an API's values) are not even put on the deep walk's stack."""
     kind = type(value)
     return kind is str or kind is _Pairs or kind is list or (
         kind is int and not -_SMALLEST_NUMBER < value < _SMALLEST_NUMBER)

@@ -9,7 +9,7 @@ import brotli
 import pytest
 import zstandard
 
-from dlp_addon.extract import extract_content, extract_request
+from dlp_addon.extract import extract_content, extract_request, json_doc
 from dlp_addon.extract.charset import decode_text
 from dlp_addon.model import RequestData
 from dlp_addon.policy import Limits
@@ -214,6 +214,35 @@ def test_json_that_is_not_json_is_read_as_text():
 def test_absurdly_nested_json_is_bounded():
     extraction = extract_content(b"[" * 100_000 + b"]" * 100_000, LIMITS, content_type="application/json")
     assert "too_deep" in reasons(extraction)
+
+
+def test_json_read_in_document_order_at_any_nesting():
+    # Shallow nesting is walked by recursion, deep nesting by a stack: both read the same
+    # values, in the same order, with the same places, fields and groups.
+    record = ('{"e@x.com": 1, "rows": [{"phone": "13800138000", "n": 8613800138000, "f": 1.5},'
+              ' {"phone": "+7 912 345 67 89", "tags": ["a@b.com", 79161234567]}], "id": 4444444}')
+
+    def read(depth: int) -> list[tuple]:
+        body = ('{"w": ' * depth + record + "}" * depth).encode()
+        prefix = "." + ".".join(["w"] * depth) if depth else ""
+        segments = extract_content(body, LIMITS, content_type="application/json").segments
+        return [(s.text, s.where.replace(prefix, "", 1), s.field if depth == 0 or s.field != "w" else "",
+                 s.group.replace(prefix, "", 1), s.layout) for s in segments]
+
+    shallow = read(0)
+    assert [text for text, *_ in shallow] == ["e@x.com", "13800138000", "8613800138000", "+7 912 345 67 89",
+                                              "a@b.com", "79161234567", "4444444"]
+    assert ("79161234567", "body:json:$.rows[1].tags[1]", "tags", "body:json:$.rows[*].tags[*]", "value") in shallow
+    assert read(3) == shallow and read(json_doc._RECURSE_TO + 5) == shallow
+
+
+def test_a_long_json_list_is_walked_against_the_clock():
+    # One container of 100,000 values: the clock is read inside it, not only between containers.
+    from dlp_addon.extract.budget import Budget
+
+    budget = Budget(LIMITS, deadline=0.0)  # already past when the walk starts
+    assert json_doc.extract("[" + ",".join(["13800138000"] * 100_000) + "]", budget, "body", 0)
+    assert [p.sub_reason for p in budget.problems] == ["timeout"] and 0 < len(budget.segments) < 100_000
 
 
 def test_html_entities_are_decoded():
