@@ -156,9 +156,13 @@ class Engine:
         problems: list[Problem] = []
         normalized: list[tuple[Segment, Normalized]] = []
         for segment in extraction.segments:
+            text = segment.text
+            if text.isascii():  # most values: nothing to map, at memory speed, so no clock either
+                normalized.append((segment, Normalized(text, text)))
+                continue
             if deadline is not None and time.monotonic() > deadline:
                 break
-            normalized.append((segment, normalize(segment.text)))
+            normalized.append((segment, normalize(text)))
         if may_hold_emails([norm.text for _, norm in normalized]):
             for segment, norm in normalized:
                 found.extend(find_emails(norm, segment.where))

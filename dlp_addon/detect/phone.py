@@ -706,7 +706,12 @@ class PhoneDetector:
         if not spans and (not rejected or segment.layout == "text"):
             return  # rejected runs only matter in text as siblings of weak candidates
         field_hint = field_says_phone(segment.field)
-        rejected = [r for r in rejected if r[1] - r[0] >= _MIN_DIGITS] if field_hint is not False else []
+        if field_hint is False:
+            if not spans:
+                return  # an id's or a time's value: not counted as a member of any column
+            rejected = []
+        else:
+            rejected = [r for r in rejected if r[1] - r[0] >= _MIN_DIGITS]
         layout = _TextLayout(text) if segment.layout == "text" else None
         bare = self._bare_plausible
         weak_before = len(weak)

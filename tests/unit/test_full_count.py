@@ -211,8 +211,20 @@ def test_a_count_whose_pool_is_shut_down_stops_and_starts_no_new_workers():
 
     async def scenario():
         pool = workers.InspectionPool(POLICY, b"k" * 32, 2)
+        # Shut down while a window is being counted: not after a fixed time, which on a busy
+        # machine can still be the workers' start or the plan.
+        counting = asyncio.Event()
+        run = pool._run
+
+        async def noting_windows(function, *args):
+            if function is workers._inspect_window:
+                counting.set()
+            return await run(function, *args)
+
+        pool._run = noting_windows
         count = asyncio.ensure_future(pool.count_in_windows(request(body)))
-        await asyncio.sleep(3)  # the workers are up and a window is being counted
+        await asyncio.wait_for(counting.wait(), 60)
+        await asyncio.sleep(0.2)  # the window is with its worker
         started = pool.processes_started
         pool.shutdown()
         counted = await asyncio.wait_for(count, 30)
