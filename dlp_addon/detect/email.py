@@ -325,12 +325,32 @@ def split_written(raw: str) -> tuple[str, str, str] | None:
     return None
 
 
+_BATCH_CHARACTERS = 64 * 1024
+
+
 def may_hold_emails(texts: list[str]) -> bool:
     """False when none of the texts can hold an address, plain or written out: the checks
-    `find_emails` makes of each text first, made once of all of them (each holds for the whole
-    when it holds for a part). A JSON document or a form is thousands of short values."""
-    joined = "\n".join(texts)
-    return "@" in joined or _may_be_written_out(joined)
+    `find_emails` makes of each text first, made of short texts joined in batches (each check
+    holds for the whole when it holds for a part). A JSON document or a form is thousands of
+    short values; a long text is looked at alone, so that no batch copies much of a body."""
+    batch: list[str] = []
+    size = 0
+    for text in texts:
+        if len(text) >= _BATCH_CHARACTERS:
+            if _may_hold_an_address(text):
+                return True
+            continue
+        batch.append(text)
+        size += len(text)
+        if size >= _BATCH_CHARACTERS:
+            if _may_hold_an_address("\n".join(batch)):
+                return True
+            batch, size = [], 0
+    return bool(batch) and _may_hold_an_address("\n".join(batch))
+
+
+def _may_hold_an_address(text: str) -> bool:
+    return "@" in text or _may_be_written_out(text)
 
 
 def find_emails(norm: Normalized, where: str) -> Iterator[Finding]:

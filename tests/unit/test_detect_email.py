@@ -186,3 +186,9 @@ def test_one_look_at_many_texts_misses_no_address():
     assert skipped > 100 and found > 100
     assert not may_hold_emails(["order 12345", "plain words", "at", "dot"])
     assert may_hold_emails(["order", "ivan [at] mail [dot] ru"])
+    # Batches of short texts and long texts alone: a marker is seen wherever it stands.
+    filler = ["x" * 1000] * 200
+    for marker in ("a@b.com", "ivan [at] mail.ru"):
+        assert may_hold_emails([*filler, marker, *filler]) and may_hold_emails([*filler, marker])
+        assert may_hold_emails(["y" * 100_000, marker]) and may_hold_emails([marker + "y" * 100_000])
+    assert not may_hold_emails([*filler, "y" * 100_000, *filler])
