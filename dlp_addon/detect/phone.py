@@ -968,7 +968,8 @@ class PhoneDetector:
 
     def _spans(self, text: str, start: int, end: int, regions: _Regions) -> list[tuple[int, int]]:
         """The candidate itself, or, when it is not a number but has spaces in it, the numbers
-        inside it: `13800138000 25` is a phone and an age, `4111 1111 1111 1111` is neither.
+        inside it: `13800138000 25` is a phone and an age, `4111 1111 1111 1111` is neither
+        (and nothing, when its digits fit no plan either).
         A run with an international prefix is one number or none."""
         raw = text[start:end]
         if not _WHITESPACE.search(raw) or raw.lstrip("( ").startswith(("+", "00")):
@@ -976,8 +977,8 @@ class PhoneDetector:
         whole = _NON_DIGIT.sub("", raw)
         # The compiled check first, as for each window below: Russian prose writes every
         # large number with spaces (`19 772 562`), and each would cost a parse per country.
-        if (whole.startswith("00") or self._bare_plausible.fullmatch(whole) is not None) and \
-                self._any_valid(raw, regions):
+        whole_plausible = whole.startswith("00") or self._bare_plausible.fullmatch(whole) is not None
+        if whole_plausible and self._any_valid(raw, regions):
             return [(start, end)]
         pieces, position = [], start
         for gap in _WHITESPACE.finditer(raw):
@@ -1003,7 +1004,9 @@ class PhoneDetector:
                 continue
             out.append((pieces[i][0], pieces[best][1]))
             i = best + 1
-        return out or [(start, end)]
+        # With no number inside, the run goes on whole to be read as grouped, unless the
+        # compiled check already refused its digits: no reading `_valid_local` could take fits.
+        return out or ([(start, end)] if whole_plausible else [])
 
     def _preferred_regions(self, norm: Normalized, start: int, end: int) -> _Regions:
         o_start, o_end = norm.original_span(start, end)

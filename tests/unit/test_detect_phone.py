@@ -195,3 +195,24 @@ def test_a_country_whose_trunk_prefix_is_rewritten_is_not_cut_short_by_the_first
     text = "celular 011 15 2345-6789"
     found = argentina.find([(Segment(text, "t"), normalize(text))])
     assert [f.normalized for f in found] == ["+5491123456789"]
+
+
+def test_a_spaced_number_whose_digits_fit_no_plan_is_not_read_as_grouped(monkeypatch):
+    # Russian prose writes every large number with spaces. When the digits of the whole run fit
+    # no policy country's plan (the compiled check), no reading of it can be a number, so it
+    # is not handed on to be read as a grouped number in each country.
+    from dlp_addon.detect import phone
+
+    amounts = ["4 226 263", "29 069 642", "10 375 313"]
+    assert all(DETECTOR._bare_plausible.fullmatch(phone._NON_DIGIT.sub("", a)) is None for a in amounts)
+    read_as_grouped = []
+    original = PhoneDetector._valid_local
+
+    def noting(self, raw, *args):
+        read_as_grouped.append(raw)
+        return original(self, raw, *args)
+
+    monkeypatch.setattr(PhoneDetector, "_valid_local", noting)
+    text = "Население города - {} человек, выросла до {} руб. Звоните 8 912 345-67-89, итого {}."
+    assert phones(text.format(*amounts)) == [("+79123456789", "8 912 345-67-89")]
+    assert read_as_grouped == ["8 912 345-67-89"]
