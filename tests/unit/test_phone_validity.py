@@ -130,3 +130,22 @@ def _general_fit_international(digits: str) -> bool:
             return any(phone._fits(national, *phone._plausibility(r)[:2]) for r in regions
                        if phonenumbers.PhoneMetadata.metadata_for_region(r) is not None)
     return False
+
+
+def test_whatever_a_local_reading_accepts_fits_the_bare_check():
+    # The detector refuses digit runs on the compiled bare check alone, before any reading
+    # (bare runs, windows of spaced runs, and spaced runs taken whole): that is only sound if
+    # every number `_valid_local` can accept, grouped or not, with or without a trunk prefix,
+    # hinted countries' trunk-less readings included, passes it.
+    detector = phone.PhoneDetector(_POLICY)
+    bare = detector._bare_plausible
+    accepted = 0
+    for digits in _digit_runs(20261202):
+        for hinted in (0, 3):
+            regions = phone._Regions(_POLICY, hinted)
+            for raw in (digits, " ".join(digits[i:i + 3] for i in range(0, len(digits), 3))):
+                number, _ = detector._valid_local(raw, digits, regions, raw != digits)
+                if number is not None:
+                    accepted += 1
+                    assert bare.fullmatch(digits) is not None, (raw, hinted)
+    assert accepted > 500
