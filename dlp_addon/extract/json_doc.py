@@ -19,7 +19,7 @@ from dlp_addon.model import Segment
 
 _JSON_TYPES = ("application/json", "text/json", "application/x-ndjson", "application/ndjson",
                "application/jsonl", "application/x-jsonlines", "application/json-seq")
-_CHECK_EVERY = 256  # containers between looks at the clock
+_CHECK_EVERY = 256  # walk steps (containers, and values on the deep stack) between looks at the clock
 _RECURSE_TO = 64
 _SMALLEST_NUMBER = 10 ** 6  # a phone number has at least seven digits
 # A key is read like a value when it could be an identifier itself ({"john@x.com": ...}).
@@ -94,10 +94,10 @@ class _Walker:
     # that json.loads accepted must not overflow Python's. The loops over an object's and a
     # list's values are written out apiece: one loop for both, choosing per value, walked API
     # JSON 15% slower.
-    __slots__ = ("budget", "where", "depth", "containers")
+    __slots__ = ("budget", "where", "depth", "steps")
 
     def __init__(self, budget: Budget, where: str, depth: int):
-        self.budget, self.where, self.depth, self.containers = budget, where, depth, 0
+        self.budget, self.where, self.depth, self.steps = budget, where, depth, 0
 
     def leaf(self, value, path: str, group: str, key: str) -> None:
         kind = type(value)
@@ -109,8 +109,8 @@ class _Walker:
             self.budget.add(Segment(str(value), f"{self.where}:{path}", key, f"{self.where}:{group}", "value"))
 
     def container(self, value, path: str, group: str, key: str, nesting: int) -> None:
-        self.containers += 1
-        if self.containers % _CHECK_EVERY == 0 and self.budget.out_of_time(self.where):
+        self.steps += 1
+        if self.steps % _CHECK_EVERY == 0 and self.budget.out_of_time(self.where):
             raise _OutOfTime
         if nesting >= _RECURSE_TO:
             self._deep(value, path, group, key)
@@ -160,8 +160,8 @@ class _Walker:
         where, budget = self.where, self.budget
         while stack:
             value, parent, step, parent_group, group_step, key = stack.pop()
-            self.containers += 1
-            if self.containers % _CHECK_EVERY == 0 and budget.out_of_time(where):
+            self.steps += 1
+            if self.steps % _CHECK_EVERY == 0 and budget.out_of_time(where):
                 raise _OutOfTime
             kind = type(value)
             if kind is not _Pairs and kind is not list:
