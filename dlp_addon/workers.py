@@ -22,17 +22,15 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import multiprocessing
-import multiprocessing.context
 import os
 import pickle
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
-import types
 
 from dlp_addon import full_count
 from dlp_addon.engine import Engine
@@ -89,29 +87,13 @@ def _inspect_window(window: full_count.Window) -> Inspection:
     return _engine.inspect_window(window)
 
 
-class _WorkerProcess(multiprocessing.context.SpawnProcess):
-    """A spawned process that does not import the parent's main script.
-
-    Spawned, not forked: forking a process that runs an event loop and threads copies its
-    locks in whatever state they happen to be. But a spawned child imports the parent's main
-    script first, so that functions defined there can be unpickled, and under mitmdump that
-    script imports all of mitmproxy: 45 of a worker's 80 MiB, and half a second of its start,
-    for code it never runs. Workers only run functions of this module, so the child is told
-    of no main script: `multiprocessing` reads it from `sys.modules` while it prepares the
-    child, and only then."""
-
-    @staticmethod
-    def _Popen(process_obj):
-        main = sys.modules["__main__"]
-        sys.modules["__main__"] = types.ModuleType("__main__")
-        try:
-            return multiprocessing.context.SpawnProcess._Popen(process_obj)
-        finally:
-            sys.modules["__main__"] = main
-
-
-class _WorkerContext(multiprocessing.context.SpawnContext):
-    Process = _WorkerProcess
+# A worker is a new interpreter, not a fork: forking a process that runs an event loop and
+# threads copies its locks in whatever state they happen to be. Nor is it started through
+# multiprocessing: its spawn imports the parent's main script in the child (under mitmdump,
+# all of mitmproxy: 45 of a worker's 80 MiB) and starts a resource tracker process (13 MiB)
+# for semaphores the workers never make. The child imports this module only, and reads its
+# policy and key as the first message on its socket.
+_CHILD = "import sys; from dlp_addon.workers import _child_main; _child_main(int(sys.argv[1]))"
 
 
 def default_worker_count() -> int:
@@ -202,16 +184,22 @@ class _Worker:
 
     def __init__(self, policy: Policy, key: bytes):
         ours, theirs = socket.socketpair()
-        self.process = _WorkerContext().Process(target=_serve, args=(theirs, policy, key), daemon=True,
-                                                name="dlp-inspection")
-        self.process.start()
-        theirs.close()
+        try:
+            self.process = subprocess.Popen([sys.executable, "-c", _CHILD, str(theirs.fileno())],
+                                            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        # Small enough for the socket's buffer: sent before the child reads, without waiting.
+        _send(ours, pickle.dumps((policy, key), protocol=pickle.HIGHEST_PROTOCOL))
         self._socket: socket.socket | None = ours
         self._link: _Link | None = None
 
     @property
     def alive(self) -> bool:
-        return self._link.alive if self._link is not None else self.process.is_alive()
+        return self._link.alive if self._link is not None else self.process.poll() is None
 
     async def started(self) -> None:
         """Wait until the worker's engine is up (bounded, and not counted against an
@@ -240,7 +228,17 @@ class _Worker:
             self._link.transport.close()
         elif self._socket is not None:
             self._socket.close()
-        threading.Thread(target=self.process.join, name="dlp-reap", daemon=True).start()
+        threading.Thread(target=self.process.wait, name="dlp-reap", daemon=True).start()
+
+
+def _child_main(fd: int) -> None:
+    """A worker process's entry point: its end of the socket pair, then its policy and key."""
+    sock = socket.socket(fileno=fd)
+    message = _receive(sock)
+    if message is None:
+        return  # the proxy went away before the worker started
+    policy, key = pickle.loads(message)
+    _serve(sock, policy, key)
 
 
 def _serve(sock: socket.socket, policy: Policy, key: bytes) -> None:

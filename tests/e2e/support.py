@@ -135,7 +135,7 @@ class Gateway:
         return self.output.text()
 
     def worker_pids(self) -> list[int]:
-        """The inspection worker processes (Linux /proc): children started by multiprocessing."""
+        """The inspection worker processes (Linux /proc): the children that run the workers' module."""
         pids = []
         for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
             for child in (task / "children").read_text().split():
@@ -143,7 +143,7 @@ class Gateway:
                     cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
                 except OSError:
                     continue
-                if b"spawn_main" in cmdline:
+                if b"dlp_addon.workers" in cmdline:
                     pids.append(int(child))
         return pids
 

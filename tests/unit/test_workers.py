@@ -205,8 +205,7 @@ def test_a_worker_ends_by_itself_when_the_proxy_end_of_its_socket_closes():
     worker = workers._Worker(load_policy("policies/default.yaml"), b"k" * 32)
     try:
         worker._socket.close()
-        worker.process.join(60)
-        assert worker.process.exitcode == 0
+        assert worker.process.wait(60) == 0
     finally:
         worker.process.kill()
 
