@@ -185,14 +185,17 @@ class _Worker:
     def __init__(self, policy: Policy, key: bytes):
         ours, theirs = socket.socketpair()
         try:
-            self.process = subprocess.Popen([sys.executable, "-c", _CHILD, str(theirs.fileno())],
-                                            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+            # -P: the current directory is not on the child's path (see _child_environment).
+            self.process = subprocess.Popen([sys.executable, "-P", "-c", _CHILD, str(theirs.fileno())],
+                                            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                                            env=_child_environment())
         except BaseException:
             ours.close()
             raise
         finally:
             theirs.close()
-        # Small enough for the socket's buffer: sent before the child reads, without waiting.
+        # A policy is a few KiB, well within the socket's buffer: sent now, before the child
+        # reads it, without waiting.
         _send(ours, pickle.dumps((policy, key), protocol=pickle.HIGHEST_PROTOCOL))
         self._socket: socket.socket | None = ours
         self._link: _Link | None = None
@@ -229,6 +232,14 @@ class _Worker:
         elif self._socket is not None:
             self._socket.close()
         threading.Thread(target=self.process.wait, name="dlp-reap", daemon=True).start()
+
+
+def _child_environment() -> dict[str, str]:
+    # The child imports the very package this process runs, wherever it was imported from.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(p for p in (root, environment.get("PYTHONPATH")) if p)
+    return environment
 
 
 def _child_main(fd: int) -> None:

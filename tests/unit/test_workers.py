@@ -283,3 +283,28 @@ def test_a_worker_that_dies_while_a_large_call_is_sent_fails_that_call_at_once()
     assert [(p.sub_reason, p.where) for p in failed.problems] == [("error", "worker")]
     assert took < 10  # not the hard timeout
     assert after == 5
+
+
+def test_a_worker_runs_the_package_its_proxy_runs(tmp_path, monkeypatch):
+    # The child is a new interpreter: it must import this checkout's dlp_addon, not one that
+    # the current directory or the environment's path would give it first.
+    import asyncio
+    import os
+
+    from dlp_addon.model import RequestData
+
+    decoy = tmp_path / "dlp_addon"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise ImportError('the wrong package')\n")
+    pool = _pool(1)  # the policy read first, its path being relative
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+
+    async def scenario():
+        try:
+            return await pool.inspect(RequestData("POST", "example.com", "/", body=b"a@example.com b@example.com"))
+        finally:
+            pool.shutdown()
+
+    inspection = asyncio.run(scenario())
+    assert inspection.problems == () and inspection.counts()["email"] == 2
