@@ -196,7 +196,10 @@ class _Worker:
             theirs.close()
         # A policy is a few KiB, well within the socket's buffer: sent now, before the child
         # reads it, without waiting.
-        _send(ours, pickle.dumps((policy, key), protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            _send(ours, pickle.dumps((policy, key), protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            pass  # the child is gone already: its link finds it dead, as for any worker that dies
         self._socket: socket.socket | None = ours
         self._link: _Link | None = None
 
