@@ -673,8 +673,8 @@ class PhoneDetector:
         # A number stored without its "+" only counts with a policy country's code, and
         # country codes are prefix-free: other digits need not be parsed as one.
         self._stored_prefixes = tuple(str(code) for code in self.region_codes)
-        self._document = _Regions(self.regions, 0)
-        self._written_countries: tuple[str, ...] = ()
+        self._countries: DocumentCountries | None = None
+        self._segments: list[tuple[Segment, Normalized]] = []
         self._rejected: Counter[str] = Counter()
         self._deadline: float | None = None
         self._bare_plausible = _BareCheck(self.regions)
@@ -687,17 +687,20 @@ class PhoneDetector:
         found: list[Finding] = []
         weak: list[_Weak] = []
         segments = list(segments)
-        document = document or self.document_countries(segments)
-        self._written_countries, self._document = document.written, document.regions
+        # Worked out on first use: most messages hold no candidate that needs a country.
+        self._countries, self._segments = document, segments
         self._rejected: Counter[str] = Counter()
         self._deadline = deadline
         checked = self._bare_plausible.exact
-        for index, spans, rejected in self._candidates([norm.text for _, norm in segments]):
-            if self._late():
-                break
-            segment, norm = segments[index]
-            self._scan_segment(segment, norm, spans, rejected, checked, found, weak)
-        found.extend(self._believed_by_siblings(weak))
+        try:
+            for index, spans, rejected in self._candidates([norm.text for _, norm in segments]):
+                if self._late():
+                    break
+                segment, norm = segments[index]
+                self._scan_segment(segment, norm, spans, rejected, checked, found, weak)
+            found.extend(self._believed_by_siblings(weak))
+        finally:
+            self._segments = []  # not kept alive until the next message
         return found
 
     def _scan_segment(self, segment: Segment, norm: Normalized, spans: list, rejected: list, checked: bool,
@@ -1015,10 +1018,16 @@ class PhoneDetector:
         line_start = original.rfind("\n", max(0, o_start - _SCRIPT_WINDOW), o_start) + 1
         line_end = original.find("\n", o_end, o_end + _SCRIPT_WINDOW)
         sample = original[max(line_start, o_start - _SCRIPT_WINDOW):line_end if line_end >= 0 else o_end + _SCRIPT_WINDOW]
-        hinted = [] if sample.isascii() else self._script_hints(sample, list(self._written_countries))
-        if len(hinted) <= len(self._written_countries):
-            return self._document
+        document = self._document_countries()
+        hinted = [] if sample.isascii() else self._script_hints(sample, list(document.written))
+        if len(hinted) <= len(document.written):
+            return document.regions
         return _Regions((*hinted, *(r for r in self.regions if r not in hinted)), len(hinted))
+
+    def _document_countries(self) -> DocumentCountries:
+        if self._countries is None:
+            self._countries = self.document_countries(self._segments)
+        return self._countries
 
     def _script_hints(self, sample: str, hinted: list[str] | None = None) -> list[str]:
         hinted = [] if hinted is None else hinted
