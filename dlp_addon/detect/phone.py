@@ -29,7 +29,7 @@ import regex
 from phonenumbers import PhoneMetadata, PhoneNumberFormat
 
 from dlp_addon.detect.numbering_automaton import Automaton, Shape, Unsupported, compile_shapes
-from dlp_addon.detect.phone_context import field_says_phone, text_label
+from dlp_addon.detect.phone_context import field_says_phone, may_name_a_phone, text_label
 from dlp_addon.model import PHONE, Finding, Segment
 from dlp_addon.normalize import Normalized
 
@@ -817,10 +817,16 @@ class PhoneDetector:
         """A run of digits with no international prefix and no grouping of its own: believed
         on its label, or later on its siblings."""
         text = norm.text
-        hint = self._context(text, start, end, field_hint, layout)
+        hint = self._place_label(start, field_hint, layout)
         if hint is False:
             return
         groups = self._groups(segment, text, start, end, layout)
+        # Without siblings only a phone label could make it count: the words around it are
+        # read only where they could hold one (most numbers in logs and beacons have none).
+        if hint is None and (groups or may_name_a_phone(text[max(0, start - _CONTEXT_BEFORE):end + _CONTEXT_AFTER])):
+            hint = self._text_label(text, start, end)
+        if hint is False:
+            return
         if hint is None and not groups:
             return  # only siblings could vouch for it, and it has none (a number among words)
         weak_candidate = _Weak(norm, start, end, segment.where, digits, regions, groups)
@@ -846,16 +852,24 @@ class PhoneDetector:
     @staticmethod
     def _context(text: str, start: int, end: int, field_hint: bool | None, layout) -> bool | None:
         """True: labelled a phone; False: labelled something else (id, time, money); None: no label."""
-        hint = field_hint
-        if layout is not None:
-            hint = _combine(hint, field_says_phone(layout.header_for(start)))
+        hint = PhoneDetector._place_label(start, field_hint, layout)
+        return PhoneDetector._text_label(text, start, end) if hint is None else hint
+
+    @staticmethod
+    def _place_label(start: int, field_hint: bool | None, layout) -> bool | None:
+        """What the number's field or column header says of it."""
+        if layout is None:
+            return field_hint
+        return _combine(field_hint, field_says_phone(layout.header_for(start)))
+
+    @staticmethod
+    def _text_label(text: str, start: int, end: int) -> bool | None:
+        """What the words just around the number say of it."""
         # Every label, in every language, has a letter or a currency sign in it: numbers among
         # other numbers and punctuation (telemetry, tables of counters) have none to read.
-        if hint is None and _MAY_LABEL.search(text, max(0, start - _CONTEXT_BEFORE), end + _CONTEXT_AFTER):
-            said = text_label(text[max(0, start - _CONTEXT_BEFORE):start], text[end:end + _CONTEXT_AFTER])
-            if said is not None:
-                return said
-        return hint
+        if _MAY_LABEL.search(text, max(0, start - _CONTEXT_BEFORE), end + _CONTEXT_AFTER):
+            return text_label(text[max(0, start - _CONTEXT_BEFORE):start], text[end:end + _CONTEXT_AFTER])
+        return None
 
     def _resolve(self, item: _Weak) -> Finding | None:
         if item.result is _UNRESOLVED:

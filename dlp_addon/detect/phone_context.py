@@ -9,6 +9,7 @@ word just before the number, in the languages of the markets we serve.
 from __future__ import annotations
 
 import functools
+import re
 
 import regex
 
@@ -31,16 +32,25 @@ _NOT_PHONE_TOKENS = frozenset({
 # "автомобиль" is not "моб"; Chinese has no word boundaries and Arabic and Persian attach
 # prefixes ("بالهاتف"), so those match as substrings. Bare words for "number" (号码, رقم,
 # شماره, नंबर, номер) are left out: they label order and invoice numbers just as often.
+_PHONE_NOUNS = ("phone", "telephone", "mobile", "cell", "cellphone", "tel", "ph", "mob", "fax", "sms", "whatsapp",
+                "viber", "call", "contact", "msisdn")  # whole words, also with a plural "s"
+_PHONE_VERBS = ("called", "rang", "dial", "dialed", "dialled", "text me", "reach me", "тел", "моб", "факс",
+                "тлф")  # whole words
+_PHONE_STEMS = ("телефон", "мобильн", "сотов", "звон", "контакт", "ватсап", "вотсап",
+                "电话", "手机", "联系", "電話", "手機", "致电", "来电", "座机", "热线",
+                "هاتف", "جوال", "موبايل", "تليفون", "اتصل", "اتصال", "واتساب", "واتس", "فاكس", "محمول", "متحرك",
+                "تلفن", "موبایل", "همراه", "تماس", "واتساپ", "فکس",
+                "फ़ोन", "फोन", "मोबाइल", "संपर्क", "कॉल")  # anywhere
 _PHONE_WORD_PATTERN = regex.compile(
-    r"\b(?:phone|telephone|mobile|cell|cellphone|tel|ph|mob|fax|sms|whatsapp|viber|call|contact|msisdn)s?\b"
-    r"|\b(?:called|rang|dial|dialed|dialled|text me|reach me)\b"
-    r"|\b(?:тел|моб|факс|тлф)\b|телефон|мобильн|сотов|звон|контакт|ватсап|вотсап"
-    r"|电话|手机|联系|電話|手機|致电|来电|座机|热线"
-    r"|هاتف|جوال|موبايل|تليفون|اتصل|اتصال|واتساب|واتس|فاكس|محمول|متحرك"
-    r"|تلفن|موبایل|همراه|تماس|واتساپ|فکس"
-    r"|फ़ोन|फोन|मोबाइल|संपर्क|कॉल",
+    r"\b(?:" + "|".join(map(regex.escape, _PHONE_NOUNS)) + r")s?\b"
+    r"|\b(?:" + "|".join(map(regex.escape, _PHONE_VERBS)) + r")\b"
+    r"|" + "|".join(map(regex.escape, _PHONE_STEMS)),
     regex.IGNORECASE,
 )
+# Every ASCII word above as a plain substring: ASCII text without any of them holds no
+# phone word, wherever a window into it starts or ends (see `may_name_a_phone`).
+_ASCII_PHONE_SUBSTRING = re.compile("|".join(
+    re.escape(w) for w in (*_PHONE_NOUNS, *_PHONE_VERBS, *_PHONE_STEMS) if w.isascii()))
 _NOT_PHONE_WORDS = ("订单", "单号", "编号", "заказ", "счет", "счёт", "طلب", "فاتورة", "سفارش", "فاکتور",
                     "ऑर्डर", "आदेश", "चालान", "बिल")
 _NOT_PHONE_WORD_PATTERN = regex.compile("|".join(regex.escape(w) for w in _NOT_PHONE_WORDS), regex.IGNORECASE)
@@ -104,6 +114,13 @@ def text_label(before: str, after: str) -> bool | None:
     if said is False or _AMOUNT_JUST_AFTER.match(after):
         return False
     return True if said or _phone_word_after(after) else None
+
+
+def may_name_a_phone(window: str) -> bool:
+    """False only where `text_label` cannot say True for a number with this text around it,
+    however the window is cut into the words before and after it: a check costing a fraction
+    of the label's, for the many numbers that only a phone word could make count."""
+    return not window.isascii() or _ASCII_PHONE_SUBSTRING.search(window.lower()) is not None
 
 
 # Cached because the words between a number and the digit or sentence end before it repeat

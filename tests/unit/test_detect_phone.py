@@ -216,3 +216,37 @@ def test_a_spaced_number_whose_digits_fit_no_plan_is_not_read_as_grouped(monkeyp
     text = "Население города - {} человек, выросла до {} руб. Звоните 8 912 345-67-89, итого {}."
     assert phones(text.format(*amounts)) == [("+79123456789", "8 912 345-67-89")]
     assert read_as_grouped == ["8 912 345-67-89"]
+
+
+def test_the_cheap_look_for_phone_words_misses_no_label():
+    # A number with no siblings is only read for a phone label where `may_name_a_phone` says
+    # its surroundings could hold one: wherever the window around a number is cut, every
+    # text in which `text_label` finds a phone word must pass that look.
+    from dlp_addon.detect import phone_context
+
+    rng = random.Random(11)
+    words = [*phone_context._PHONE_NOUNS, *phone_context._PHONE_VERBS, *phone_context._PHONE_STEMS,
+             "hotel", "Tel.", "PHONES", "5tel", "xcall", "номер", "order"]
+    filler = ["a", " ", "=", "&", "1", ".", ":", "_", "\n", "-", "中", "и", "ي"]
+    labelled = 0
+    for _ in range(20_000):
+        text = "".join(rng.choice((rng.choice(words), rng.choice(words).upper(), rng.choice(filler)))
+                       for _ in range(rng.randint(1, 6)))
+        for start in range(0, len(text) + 1, 2):
+            for end in range(start, len(text) + 1, 3):
+                before, after = text[start:(start + end) // 2], text[(start + end) // 2:end]
+                if phone_context.text_label(before, after) is True:
+                    labelled += 1
+                    assert phone_context.may_name_a_phone(text[start:end]), (before, after)
+    assert labelled > 10_000
+    assert not phone_context.may_name_a_phone("&sid=1717171717&sct=12&seg=1&_et=5000&tfd=")
+
+
+def test_a_number_alone_in_its_line_of_words_counts_only_with_a_phone_word():
+    detector = PhoneDetector(("CN", "RU", "US"))
+    line = "v=2&gtm=45je4&_p={}&ul=zh-cn&sid={}&en=page_view&{}={}&seg=1"
+    texts = [line.format(1717171717123, 1717171717, "x", 13912345678),
+             line.format(1717171717123, 1717171717, "tel", 13912345678),
+             line.format(1717171717123, 1717171717, "mobile", 13912345678)]
+    found = [[f.normalized for f in detector.find([(Segment(t, "body"), normalize(t))])] for t in texts]
+    assert found == [[], ["+8613912345678"], ["+8613912345678"]]
