@@ -24,8 +24,12 @@ _JSON_TYPES = ("application/json", "text/json", "application/x-ndjson", "applica
 _CHECK_EVERY = 256  # walk steps (containers, and values on the deep stack) between looks at the clock
 _RECURSE_TO = 64
 _SMALLEST_NUMBER = 10 ** 6  # a phone number has at least seven digits
-# A key is read like a value when it could be an identifier itself ({"john@x.com": ...}).
-_KEY_WORTH_READING = re.compile(r"[@\d]").search
+# A key is read like a value when it could be an identifier itself ({"john@x.com": ...},
+# {"13800138000": ...}) or name a country code (`+7`, `0044 ...`): an "@" or a "+", four
+# digits or more, or a digit and a space or bracket an address could be written out with.
+# Keys like `sha256`, `x1` or `utf8` are not read.
+_KEY_WORTH_READING = re.compile(r"[@+]|\d(?:\D*\d){3}").search
+_KEY_WRITTEN_OUT = re.compile(r"\d").search
 
 
 class _Pairs(list):
@@ -120,41 +124,40 @@ class _Walker:
         if nesting >= _RECURSE_TO:
             self._deep(value, path, group, key)
             return
-        where, budget, depth = self.where, self.budget, self.depth
+        where, budget, depth, add_value = self.where, self.budget, self.depth, content.add_value
         items = value if len(value) <= _CHECK_EVERY else self._timed(value)
         if type(value) is _Pairs:
+            # The places and groups of its values are these plus the key.
+            place, family = f"{where}:{path}.", f"{where}:{group}."
             for name, _ in value:
                 if _key_worth_reading(name):
-                    budget.add(Segment(name, f"{where}:{path}.{name}:key", "", f"{where}:{group}.{name}:keys", "value"))
+                    budget.add(Segment(name, f"{place}{name}:key", "", f"{family}{name}:keys", "value"))
             for name, child in items:
                 kind = type(child)
                 if kind is str:
-                    content.add_value(child, budget, where=f"{where}:{path}.{name}", field=name,
-                                      group=f"{where}:{group}.{name}", depth=depth)
+                    add_value(child, budget, where=place + name, field=name, group=family + name, depth=depth)
                 elif kind is int:
                     if -_SMALLEST_NUMBER < child < _SMALLEST_NUMBER:
                         continue
                     if _numbers_may_be_phones(name):
-                        budget.add(Segment(str(child), f"{where}:{path}.{name}", name, f"{where}:{group}.{name}",
-                                           "value"))
+                        budget.add(Segment(str(child), place + name, name, family + name, "value"))
                     else:
                         budget.bytes_inspected += len(str(child))
                 elif kind is _Pairs or kind is list:
                     self.container(child, f"{path}.{name}", f"{group}.{name}", name, nesting + 1)
         else:
             item_group = group + "[*]"
+            place, family = f"{where}:{path}[", f"{where}:{item_group}"
             numbers_read = _numbers_may_be_phones(key)
             for index, child in enumerate(items):
                 kind = type(child)
                 if kind is str:
-                    content.add_value(child, budget, where=f"{where}:{path}[{index}]", field=key,
-                                      group=f"{where}:{item_group}", depth=depth)
+                    add_value(child, budget, where=f"{place}{index}]", field=key, group=family, depth=depth)
                 elif kind is int:
                     if -_SMALLEST_NUMBER < child < _SMALLEST_NUMBER:
                         continue
                     if numbers_read:
-                        budget.add(Segment(str(child), f"{where}:{path}[{index}]", key, f"{where}:{item_group}",
-                                           "value"))
+                        budget.add(Segment(str(child), f"{place}{index}]", key, family, "value"))
                     else:
                         budget.bytes_inspected += len(str(child))
                 elif kind is _Pairs or kind is list:
@@ -216,4 +219,7 @@ def _numbers_may_be_phones(key: str) -> bool:
 
 @functools.lru_cache(maxsize=4096)  # a list's records repeat the same few keys
 def _key_worth_reading(name: str) -> bool:
-    return _KEY_WORTH_READING(name) is not None
+    if _KEY_WORTH_READING(name) is not None:
+        return True
+    written_out = any(c.isspace() or c in "([{<" for c in name)
+    return written_out and _KEY_WRITTEN_OUT(name) is not None

@@ -253,6 +253,14 @@ def test_json_numbers_named_as_something_else_are_not_read_but_counted():
                                                                   "13800138000", "79161234567", "13912345678"))
 
 
+def test_json_keys_are_read_when_they_could_be_an_identifier():
+    keys = ["sha256", "x1", "utf8", "e@x.com", "13800138000", "+7", "0044 20", "ivan2 (at) mail.ru", "name"]
+    body = json.dumps({key: 1 for key in keys}).encode()
+    extraction = extract_content(body, LIMITS, content_type="application/json")
+    assert [s.text for s in extraction.segments] == ["e@x.com", "13800138000", "+7", "0044 20", "ivan2 (at) mail.ru"]
+    assert all(s.where.endswith(":key") for s in extraction.segments)
+
+
 def test_a_long_json_list_is_walked_against_the_clock():
     # One container of 100,000 values: the clock is read inside it, not only between containers.
     from dlp_addon.extract.budget import Budget
