@@ -692,13 +692,17 @@ class PhoneDetector:
         self._rejected: Counter[str] = Counter()
         self._deadline = deadline
         checked = self._bare_plausible.exact
+        columns = _Columns()
         try:
             for index, spans, rejected in self._candidates([norm.text for _, norm in segments]):
                 if self._late():
                     break
                 segment, norm = segments[index]
+                if checked and segment.layout == "value" and columns.took(segment, norm, spans, rejected, weak,
+                                                                          self._rejected):
+                    continue
                 self._scan_segment(segment, norm, spans, rejected, checked, found, weak)
-            found.extend(self._believed_by_siblings(weak))
+            found.extend(self._believed_by_siblings(columns.merged(weak, self._rejected)))
         finally:
             self._segments = []  # not kept alive until the next message
         return found
@@ -1146,6 +1150,62 @@ class _TextLayout:
         if self.single_line:
             return (f"{where}#line",)
         return (f"{where}#column{self._column(line_start, start)}",)
+
+
+class _Columns:
+    """Unlabelled values that are a bare number and nothing else (`"metrics": [1717171717,
+    ...]`, a spreadsheet column without a header), counted by their group before any work per
+    value: such a value can only ever be believed on its siblings, and most groups of them
+    (counters, ids, amounts) hold too many numbers that fit no plan to be a list of phones.
+    Only the members of a group that could still be one become weak candidates, in the place
+    among the others they would have had; the rest cost a count. `_scan_segment` gives the
+    same weak candidates and counts for them, one value at a time."""
+
+    __slots__ = ("members", "taken")
+
+    def __init__(self):
+        self.members: dict[str, list[tuple[int, int, Normalized, str]]] = defaultdict(list)
+        self.taken = 0
+
+    def took(self, segment: Segment, norm: Normalized, spans: list, rejected: list, weak: list[_Weak],
+             counts: Counter) -> bool:
+        text = norm.text
+        if not (text.isdigit() and text.isascii()) or text.startswith("00") or field_says_phone(segment.field) is not None:
+            return False
+        whole = [(0, len(text))]
+        group = segment.group or segment.where
+        if spans == whole and not rejected:
+            # Where it would have gone among the weak candidates (the list only grows), and
+            # its order among the members taken at that place.
+            self.members[group].append((len(weak), self.taken, norm, segment.where))
+            self.taken += 1
+            return True
+        if not spans and rejected == whole and len(text) >= _MIN_DIGITS:
+            counts[group] += 1
+            return True
+        return False
+
+    def merged(self, weak: list[_Weak], counts: Counter) -> list[_Weak]:
+        if not self.members:
+            return weak
+        others = Counter(group for item in weak for group in item.groups)
+        kept = []
+        for group, members in self.members.items():
+            candidates = len(members) + others[group]
+            size = candidates + counts[group]
+            if size >= GROUP_MIN_SIZE and candidates >= GROUP_MIN_VALID_SHARE * size:
+                kept.extend((at, order, _Weak(norm, 0, len(norm.text), where, norm.text, None, (group,)))
+                            for at, order, norm, where in members)
+        if not kept:
+            return weak
+        kept.sort(key=lambda member: member[:2])
+        out, taken = [], 0
+        for at, _, item in kept:
+            out.extend(weak[taken:at])
+            taken = max(taken, at)
+            out.append(item)
+        out.extend(weak[taken:])
+        return out
 
 
 def _looks_like_a_sequence(items: list[_Weak]) -> bool:

@@ -250,3 +250,49 @@ def test_a_number_alone_in_its_line_of_words_counts_only_with_a_phone_word():
              line.format(1717171717123, 1717171717, "mobile", 13912345678)]
     found = [[f.normalized for f in detector.find([(Segment(t, "body"), normalize(t))])] for t in texts]
     assert found == [[], ["+8613912345678"], ["+8613912345678"]]
+
+
+def test_bare_values_counted_by_column_first_give_what_one_at_a_time_gives():
+    # Unlabelled values that are only a number are counted by their group before any work
+    # per value (phone._Columns); the findings, in their order, are those of reading them one
+    # at a time, also where other members of the same groups are read the usual way.
+    from dlp_addon.detect import phone
+
+    rng = random.Random(5)
+    detector = PhoneDetector(("CN", "RU", "US", "IN"))
+
+    def member(kind: str) -> str:
+        if kind == "phone":
+            return rng.choice(["139", "138", "186"]) + "%08d" % rng.randrange(10 ** 8)
+        if kind == "ru":
+            return "7916" + "%07d" % rng.randrange(10 ** 7)
+        if kind == "padded":
+            return " 139%08d " % rng.randrange(10 ** 8)
+        if kind == "counter":
+            return str(rng.randrange(10 ** 6, 10 ** 12))
+        return str(rng.randrange(10 ** 9, 10 ** 10))
+
+    compared = believed = 0
+    for _ in range(300):
+        segments = []
+        for column in range(rng.randint(1, 4)):
+            kinds = rng.choice([["phone"], ["phone", "counter"], ["counter"], ["ru", "phone"], ["phone", "padded"],
+                                ["id"], ["phone", "phone", "phone", "counter"]])
+            field = rng.choice(["", "values", "n", "phone", "order_id"])
+            for row in range(rng.randint(1, 12)):
+                text = member(rng.choice(kinds))
+                segments.append(Segment(text, f"body:json:$[{row}].c{column}", field, f"body:json:$[*].c{column}",
+                                        "value"))
+        rng.shuffle(segments)
+        pairs = [(s, normalize(s.text)) for s in segments]
+        by_column = [(f.normalized, f.where, f.start) for f in detector.find(pairs)]
+        took = phone._Columns.took
+        phone._Columns.took = lambda *args: False
+        try:
+            one_at_a_time = [(f.normalized, f.where, f.start) for f in detector.find(pairs)]
+        finally:
+            phone._Columns.took = took
+        assert by_column == one_at_a_time
+        compared += 1
+        believed += bool(by_column)
+    assert compared == 300 and believed > 50
