@@ -19,6 +19,11 @@ from dlp_addon.extract import content
 from dlp_addon.extract.budget import Budget
 from dlp_addon.model import Segment
 
+try:  # the same walk in C (see the file); built wherever a C compiler was at hand
+    from dlp_addon.extract._json_walk import walk as _native_walk
+except ImportError:
+    _native_walk = None
+
 _JSON_TYPES = ("application/json", "text/json", "application/x-ndjson", "application/ndjson",
                "application/jsonl", "application/x-jsonlines", "application/json-seq")
 _CHECK_EVERY = 256  # walk steps (containers, and values on the deep stack) between looks at the clock
@@ -82,12 +87,21 @@ def _walk(document, budget: Budget, where: str, root: str, depth: int) -> None:
     walker = _Walker(budget, where, depth)
     group = "$" if root == "$" else "$[*]"
     try:
-        if type(document) is _Pairs or type(document) is list:
-            walker.container(document, root, group, "", 0)
-        else:
+        if type(document) is not _Pairs and type(document) is not list:
             walker.leaf(document, root, group, "")
+        elif _native_walk is not None:
+            _native_walk(document, root, group, "", _Pairs, Segment, budget, where, depth, _add_value,
+                         _key_worth_reading, _numbers_may_be_phones, walker.deep, _OutOfTime, _RECURSE_TO,
+                         _CHECK_EVERY)
+        else:
+            walker.container(document, root, group, "", 0)
     except _OutOfTime:
         pass
+
+
+def _add_value(value: str, budget: Budget, where: str, field: str, group: str, depth: int) -> None:
+    # The C walk's way into `content.add_value`, for strings it does not hand on itself.
+    content.add_value(value, budget, where=where, field=field, group=group, depth=depth)
 
 
 class _OutOfTime(Exception):
@@ -122,7 +136,7 @@ class _Walker:
         if self.steps % _CHECK_EVERY == 0 and self.budget.out_of_time(self.where):
             raise _OutOfTime
         if nesting >= _RECURSE_TO:
-            self._deep(value, path, group, key)
+            self.deep(value, path, group, key)
             return
         where, budget, depth, add_value = self.where, self.budget, self.depth, content.add_value
         items = value if len(value) <= _CHECK_EVERY else self._timed(value)
@@ -170,7 +184,7 @@ class _Walker:
                 raise _OutOfTime
             yield item
 
-    def _deep(self, document, path: str, group: str, key: str) -> None:
+    def deep(self, document, path: str, group: str, key: str) -> None:
         # A child's path and group are kept as its parent's plus one step, joined when the
         # child is taken off the stack: a million children cost a million short steps.
         stack = [(document, path, "", group, "", key)]

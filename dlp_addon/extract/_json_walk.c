@@ -1,0 +1,409 @@
+/*
+ * The walk over a parsed JSON document (json_doc._Walker.container) in C.
+ *
+ * An API's JSON is tens of thousands of short values per MiB, and the walk in Python (one
+ * step, two joined place names, a Segment and a call into the encodings check per value) was
+ * more than half of the time the engine spent on it. This is the same walk: the same values,
+ * in the same order, with the same places, fields, groups and layouts, handed on the same
+ * way. A string goes straight to the segments only where `content.add_value` would do no
+ * more than that: ASCII, not opening like a JSON document, with none of the characters any
+ * textual escape needs, and, when it is long enough to be base64, not mixing cases (see
+ * embedded._open_base64). Every other string goes through `add_value` itself, and nesting
+ * deeper than the walker's recursion depth goes to the walker's own explicit stack, so the
+ * rules live in json_doc.py and content.py; tests/unit/test_json_walk.py holds the two
+ * walks to the same output on seeded random documents.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#define SMALLEST_NUMBER 1000000LL /* json_doc._SMALLEST_NUMBER: a phone number has seven digits */
+#define BASE64_MIN_RUN 16         /* embedded._MIN_RUN */
+
+typedef struct {
+    PyObject *pairs_type;      /* json_doc._Pairs */
+    PyObject *segment_type;    /* model.Segment */
+    PyObject *segments;        /* the budget's list of segments */
+    PyObject *where;           /* "body:json" */
+    PyObject *depth;           /* passed on to add_value */
+    PyObject *budget;
+    PyObject *add_value;       /* (value, budget, where, field, group, depth) */
+    PyObject *key_worth_reading;
+    PyObject *numbers_read;
+    PyObject *deep;            /* the walker's explicit stack: (value, path, group, key) */
+    PyObject *out_of_time;     /* budget.out_of_time */
+    PyObject *out_of_time_exc; /* json_doc._OutOfTime */
+    PyObject *value_layout, *text_layout, *empty, *any_item;
+    PyObject *worth_cache, *numbers_cache; /* name -> bool: a list's records repeat a few keys */
+    long recurse_to;
+    long check_every;
+    long steps;
+    Py_ssize_t inspected;
+} Walk;
+
+static int late(Walk *w) {
+    PyObject *r = PyObject_CallOneArg(w->out_of_time, w->where);
+    if (r == NULL)
+        return -1;
+    int is_late = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    if (is_late > 0)
+        PyErr_SetNone(w->out_of_time_exc);
+    return is_late ? -1 : 0;
+}
+
+/* 1 when `add_value` would only add the string as a segment. */
+static int plain_string(PyObject *s) {
+    if (!PyUnicode_IS_ASCII(s))
+        return 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    const Py_UCS1 *c = PyUnicode_1BYTE_DATA(s);
+    if (n > 1 && (c[0] == '{' || c[0] == '['))
+        return 0;
+    if (n >= BASE64_MIN_RUN) {
+        /* Both cases turn up within the first characters of base64, the only long strings
+         * read to the end here are in one case (hex, ids, words). */
+        int upper = 0, lower = 0;
+        for (Py_ssize_t i = 0; i < n && !(upper && lower); i++) {
+            upper |= (c[i] >= 'A' && c[i] <= 'Z');
+            lower |= (c[i] >= 'a' && c[i] <= 'z');
+        }
+        if (upper && lower)
+            return 0;
+    }
+    size_t size = (size_t)n;
+    return !(memchr(c, '&', size) || memchr(c, '%', size) || memchr(c, '=', size) || memchr(c, '\\', size));
+}
+
+static int add_segment(Walk *w, PyObject *text, PyObject *place, PyObject *field, PyObject *group,
+                       PyObject *layout) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (n == 0)
+        return 0; /* Budget.add keeps no empty segment */
+    PyObject *args[5] = {text, place, field, group, layout};
+    PyObject *segment = PyObject_Vectorcall(w->segment_type, args, 5, NULL);
+    if (segment == NULL)
+        return -1;
+    int failed = PyList_Append(w->segments, segment);
+    Py_DECREF(segment);
+    if (failed)
+        return -1;
+    w->inspected += n;
+    return 0;
+}
+
+static int string_value(Walk *w, PyObject *s, PyObject *place, PyObject *field, PyObject *group) {
+    if (plain_string(s)) {
+        const Py_UCS1 *c = PyUnicode_1BYTE_DATA(s);
+        int multiline = memchr(c, '\n', (size_t)PyUnicode_GET_LENGTH(s)) != NULL;
+        return add_segment(w, s, place, field, group, multiline ? w->text_layout : w->value_layout);
+    }
+    PyObject *args[6] = {s, w->budget, place, field, group, w->depth};
+    PyObject *r = PyObject_Vectorcall(w->add_value, args, 6, NULL);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static int call_flag(PyObject *fn, PyObject *arg) {
+    PyObject *r = PyObject_CallOneArg(fn, arg);
+    if (r == NULL)
+        return -1;
+    int flag = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return flag;
+}
+
+#define CACHED_KEYS 4096
+
+static int cached_flag(PyObject *cache, PyObject *fn, PyObject *name) {
+    PyObject *hit = PyDict_GetItemWithError(cache, name);
+    if (hit != NULL)
+        return hit == Py_True;
+    if (PyErr_Occurred())
+        return -1;
+    int flag = call_flag(fn, name);
+    if (flag >= 0 && PyDict_GET_SIZE(cache) < CACHED_KEYS &&
+        PyDict_SetItem(cache, name, flag ? Py_True : Py_False) < 0)
+        return -1;
+    return flag;
+}
+
+/* head + the index + "]" (a list item's place, or "[" in head for a list's child). */
+static PyObject *indexed(PyObject *head, const char *open, Py_ssize_t index) {
+    char tail[32];
+    int k = snprintf(tail, sizeof tail, "%s%zd]", open, index);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(head);
+    PyObject *out = PyUnicode_New(n + k, PyUnicode_MAX_CHAR_VALUE(head));
+    if (out == NULL)
+        return NULL;
+    if (PyUnicode_CopyCharacters(out, 0, head, 0, n) < 0) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(out);
+    void *data = PyUnicode_DATA(out);
+    for (int j = 0; j < k; j++)
+        PyUnicode_WRITE(kind, data, n + j, (Py_UCS4)tail[j]);
+    return out;
+}
+
+/* 1: long enough to be read, 0: too short, -1: error. */
+static int long_enough(PyObject *number) {
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(number, &overflow);
+    if (overflow)
+        return 1;
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    return v <= -SMALLEST_NUMBER || v >= SMALLEST_NUMBER;
+}
+
+static int number_value(Walk *w, PyObject *number, PyObject *place, PyObject *field, PyObject *group,
+                        int read) {
+    PyObject *text = PyObject_Str(number);
+    if (text == NULL)
+        return -1;
+    int failed = 0;
+    if (read)
+        failed = add_segment(w, text, place, field, group, w->value_layout);
+    else
+        w->inspected += PyUnicode_GET_LENGTH(text);
+    Py_DECREF(text);
+    return failed;
+}
+
+static int container(Walk *w, PyObject *value, PyObject *path, PyObject *group, PyObject *key, long nesting);
+
+static int is_container(Walk *w, PyObject *v) {
+    return Py_IS_TYPE(v, (PyTypeObject *)w->pairs_type) || PyList_CheckExact(v);
+}
+
+/* The clock within a container of many values, as _Walker._timed reads it. */
+static int timed(Walk *w, Py_ssize_t number, Py_ssize_t size) {
+    if (size > w->check_every && number % w->check_every == w->check_every - 1)
+        return late(w);
+    return 0;
+}
+
+static int object(Walk *w, PyObject *value, PyObject *path, PyObject *group, long nesting) {
+    int failed = -1;
+    PyObject *place = PyUnicode_FromFormat("%U:%U.", w->where, path);
+    PyObject *family = PyUnicode_FromFormat("%U:%U.", w->where, group);
+    if (place == NULL || family == NULL)
+        goto done;
+    Py_ssize_t size = PyList_GET_SIZE(value);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
+        PyObject *pair = PyList_GET_ITEM(value, i);
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyUnicode_Check(PyTuple_GET_ITEM(pair, 0))) {
+            PyErr_SetString(PyExc_TypeError, "an object's members must be (name, value) pairs");
+            goto done;
+        }
+        PyObject *name = PyTuple_GET_ITEM(pair, 0);
+        int worth = cached_flag(w->worth_cache, w->key_worth_reading, name);
+        if (worth < 0)
+            goto done;
+        if (worth) {
+            PyObject *where = PyUnicode_FromFormat("%U%U:key", place, name);
+            PyObject *keys = PyUnicode_FromFormat("%U%U:keys", family, name);
+            int bad = where == NULL || keys == NULL || add_segment(w, name, where, w->empty, keys, w->value_layout);
+            Py_XDECREF(where);
+            Py_XDECREF(keys);
+            if (bad)
+                goto done;
+        }
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
+        if (timed(w, i, size) < 0)
+            goto done;
+        PyObject *pair = PyList_GET_ITEM(value, i);
+        Py_INCREF(pair);
+        PyObject *name = PyTuple_GET_ITEM(pair, 0), *child = PyTuple_GET_ITEM(pair, 1);
+        int bad = 0;
+        if (PyUnicode_CheckExact(child)) {
+            PyObject *where = PyUnicode_Concat(place, name), *in_group = PyUnicode_Concat(family, name);
+            bad = where == NULL || in_group == NULL || string_value(w, child, where, name, in_group);
+            Py_XDECREF(where);
+            Py_XDECREF(in_group);
+        } else if (PyLong_CheckExact(child)) {
+            int enough = long_enough(child);
+            if (enough < 0) {
+                bad = 1;
+            } else if (enough) {
+                int read = cached_flag(w->numbers_cache, w->numbers_read, name);
+                PyObject *where = PyUnicode_Concat(place, name), *in_group = PyUnicode_Concat(family, name);
+                bad = read < 0 || where == NULL || in_group == NULL || number_value(w, child, where, name, in_group, read);
+                Py_XDECREF(where);
+                Py_XDECREF(in_group);
+            }
+        } else if (is_container(w, child)) {
+            PyObject *child_path = PyUnicode_FromFormat("%U.%U", path, name);
+            PyObject *child_group = PyUnicode_FromFormat("%U.%U", group, name);
+            bad = child_path == NULL || child_group == NULL || container(w, child, child_path, child_group, name, nesting + 1);
+            Py_XDECREF(child_path);
+            Py_XDECREF(child_group);
+        }
+        Py_DECREF(pair);
+        if (bad)
+            goto done;
+    }
+    failed = 0;
+done:
+    Py_XDECREF(place);
+    Py_XDECREF(family);
+    return failed;
+}
+
+static int list(Walk *w, PyObject *value, PyObject *path, PyObject *group, PyObject *key, long nesting) {
+    int failed = -1;
+    PyObject *item_group = PyUnicode_Concat(group, w->any_item);
+    PyObject *place = PyUnicode_FromFormat("%U:%U[", w->where, path);
+    PyObject *family = PyUnicode_FromFormat("%U:%U", w->where, item_group);
+    int read = cached_flag(w->numbers_cache, w->numbers_read, key);
+    if (item_group == NULL || place == NULL || family == NULL || read < 0)
+        goto done;
+    Py_ssize_t size = PyList_GET_SIZE(value);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
+        if (timed(w, i, size) < 0)
+            goto done;
+        PyObject *child = PyList_GET_ITEM(value, i);
+        Py_INCREF(child);
+        int bad = 0;
+        if (PyUnicode_CheckExact(child)) {
+            PyObject *where = indexed(place, "", i);
+            bad = where == NULL || string_value(w, child, where, key, family);
+            Py_XDECREF(where);
+        } else if (PyLong_CheckExact(child)) {
+            int enough = long_enough(child);
+            if (enough < 0) {
+                bad = 1;
+            } else if (enough) {
+                PyObject *where = indexed(place, "", i);
+                bad = where == NULL || number_value(w, child, where, key, family, read);
+                Py_XDECREF(where);
+            }
+        } else if (is_container(w, child)) {
+            PyObject *child_path = indexed(path, "[", i);
+            bad = child_path == NULL || container(w, child, child_path, item_group, key, nesting + 1);
+            Py_XDECREF(child_path);
+        }
+        Py_DECREF(child);
+        if (bad)
+            goto done;
+    }
+    failed = 0;
+done:
+    Py_XDECREF(item_group);
+    Py_XDECREF(place);
+    Py_XDECREF(family);
+    return failed;
+}
+
+static int container(Walk *w, PyObject *value, PyObject *path, PyObject *group, PyObject *key, long nesting) {
+    w->steps++;
+    if (w->steps % w->check_every == 0 && late(w) < 0)
+        return -1;
+    if (nesting >= w->recurse_to) {
+        PyObject *args[4] = {value, path, group, key};
+        PyObject *r = PyObject_Vectorcall(w->deep, args, 4, NULL);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+        return 0;
+    }
+    if (Py_IS_TYPE(value, (PyTypeObject *)w->pairs_type))
+        return object(w, value, path, group, nesting);
+    return list(w, value, path, group, key, nesting);
+}
+
+/* walk(document, path, group, key, pairs_type, segment_type, budget, where, depth, add_value,
+ *      key_worth_reading, numbers_read, deep, out_of_time_exc, recurse_to, check_every)
+ * Adds what it hands on straight to budget.segments and budget.bytes_inspected (also when
+ * it stops early) and returns the number of containers walked. */
+static PyObject *walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 16) {
+        PyErr_SetString(PyExc_TypeError, "walk() takes 16 arguments");
+        return NULL;
+    }
+    PyObject *document = args[0], *path = args[1], *group = args[2], *key = args[3];
+    Walk w = {0};
+    w.pairs_type = args[4];
+    w.segment_type = args[5];
+    w.budget = args[6];
+    w.where = args[7];
+    w.depth = args[8];
+    w.add_value = args[9];
+    w.key_worth_reading = args[10];
+    w.numbers_read = args[11];
+    w.deep = args[12];
+    w.out_of_time_exc = args[13];
+    w.recurse_to = PyLong_AsLong(args[14]);
+    w.check_every = PyLong_AsLong(args[15]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (!PyType_Check(w.pairs_type) || !PyUnicode_Check(path) || !PyUnicode_Check(group) || !PyUnicode_Check(key) ||
+        !PyUnicode_Check(w.where) || w.check_every <= 0) {
+        PyErr_SetString(PyExc_TypeError, "walk(): bad arguments");
+        return NULL;
+    }
+    if (!is_container(&w, document)) {
+        PyErr_SetString(PyExc_TypeError, "walk(): the document must be an object or a list");
+        return NULL;
+    }
+    PyObject *result = NULL;
+    w.segments = PyObject_GetAttrString(w.budget, "segments");
+    w.out_of_time = PyObject_GetAttrString(w.budget, "out_of_time");
+    w.value_layout = PyUnicode_InternFromString("value");
+    w.text_layout = PyUnicode_InternFromString("text");
+    w.empty = PyUnicode_InternFromString("");
+    w.any_item = PyUnicode_InternFromString("[*]");
+    w.worth_cache = PyDict_New();
+    w.numbers_cache = PyDict_New();
+    if (w.segments == NULL || w.out_of_time == NULL || w.value_layout == NULL || w.text_layout == NULL ||
+        w.empty == NULL || w.any_item == NULL || w.worth_cache == NULL || w.numbers_cache == NULL)
+        goto done;
+    if (!PyList_CheckExact(w.segments)) {
+        PyErr_SetString(PyExc_TypeError, "walk(): budget.segments must be a list");
+        goto done;
+    }
+    int failed = container(&w, document, path, group, key, 0);
+    /* What was handed on is counted, whether or not the walk got to the end. */
+    PyObject *type, *error, *trace;
+    PyErr_Fetch(&type, &error, &trace);
+    PyObject *before = PyObject_GetAttrString(w.budget, "bytes_inspected");
+    PyObject *added = before ? PyLong_FromSsize_t(w.inspected) : NULL;
+    PyObject *after = added ? PyNumber_Add(before, added) : NULL;
+    int counted = after != NULL && PyObject_SetAttrString(w.budget, "bytes_inspected", after) == 0;
+    Py_XDECREF(before);
+    Py_XDECREF(added);
+    Py_XDECREF(after);
+    if (type != NULL) {
+        PyErr_Restore(type, error, trace);
+        goto done;
+    }
+    if (!counted || failed)
+        goto done;
+    result = PyLong_FromLong(w.steps);
+done:
+    Py_XDECREF(w.segments);
+    Py_XDECREF(w.out_of_time);
+    Py_XDECREF(w.value_layout);
+    Py_XDECREF(w.text_layout);
+    Py_XDECREF(w.empty);
+    Py_XDECREF(w.any_item);
+    Py_XDECREF(w.worth_cache);
+    Py_XDECREF(w.numbers_cache);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL,
+     "Every value of a parsed JSON document handed on as json_doc's walker does."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_json_walk", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__json_walk(void) {
+    return PyModule_Create(&module);
+}

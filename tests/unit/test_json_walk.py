@@ -1,0 +1,136 @@
+"""The JSON walk in C hands on exactly what the walker in json_doc.py does."""
+
+import base64
+import importlib
+import json
+import os
+import random
+
+import pytest
+
+from dlp_addon.extract import json_doc
+from dlp_addon.extract.budget import Budget
+from dlp_addon.policy import Limits
+
+if os.environ.get("DLP_REQUIRE_NATIVE"):  # set by .ci/run, where a compiler is known to be
+    native = importlib.import_module("dlp_addon.extract._json_walk")
+else:
+    native = pytest.importorskip("dlp_addon.extract._json_walk",
+                                 reason="the C walk was not built (no compiler when installed)")
+
+LIMITS = Limits()
+_KEYS = ["phone", "mobile", "order_id", "ts", "metrics", "name", "email", "e@x.com", "13800138000", "sha256",
+         "+7", "телефон", "手机", "a b 1", "", "x" * 40]
+
+
+def _string(rng: random.Random) -> str:
+    return rng.choice([
+        lambda: "",
+        lambda: "13800138000",
+        lambda: "+7 912 345 67 89",
+        lambda: "ivan@mail.ru",
+        lambda: "ivan (at) mail.ru",
+        lambda: "a%40b.com",
+        lambda: "x=1&y=2",
+        lambda: "back\\slash",
+        lambda: "line one\nline two 13912345678",
+        lambda: "%032x" % rng.getrandbits(128),
+        lambda: "ABCDEF0123456789ABCDEF",
+        lambda: base64.b64encode(rng.randbytes(rng.randint(12, 90))).decode(),
+        lambda: base64.b64encode(b"name,phone\nIvan,+79161234567\nOlga,+79261234567\n").decode(),
+        lambda: json.dumps({"phone": "13800138000", "n": [79161234567]}),
+        lambda: "[1, 2, 3]",
+        lambda: "{not json",
+        lambda: "Мария 8 912 345-67-89",
+        lambda: "电话13800138000",
+        lambda: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36",
+        lambda: "".join(rng.choice("aB1 @+.-") for _ in range(rng.randint(1, 30))),
+    ])()
+
+
+def _value(rng: random.Random, nesting: int):
+    roll = rng.random()
+    if nesting < 90 and roll < 0.25:
+        if rng.random() < 0.5:
+            return {rng.choice(_KEYS) + str(rng.randint(0, 3) if rng.random() < 0.2 else ""): _value(rng, nesting + 1)
+                    for _ in range(rng.randint(0, 6))}
+        return [_value(rng, nesting + 1) for _ in range(rng.randint(0, 6))]
+    if nesting < 90 and roll < 0.28:
+        return _value(rng, nesting + 40)  # a jump in depth past the recursion the walks switch at
+    return rng.choice([
+        lambda: _string(rng),
+        lambda: rng.randint(-10 ** 7, 10 ** 7),
+        lambda: rng.randint(10 ** 6, 10 ** 13),
+        lambda: -rng.randint(10 ** 6, 10 ** 13),
+        lambda: 10 ** rng.randint(18, 40) + 7,
+        lambda: rng.random() * 10 ** 8,
+        lambda: rng.choice([True, False, None]),
+    ])()
+
+
+def _nest(value, nesting: int):
+    for _ in range(nesting):
+        value = {"w": value} if nesting % 2 else [value]
+    return value
+
+
+def _walk(text: str, native_walk) -> Budget:
+    saved = json_doc._native_walk
+    json_doc._native_walk = native_walk
+    try:
+        budget = Budget(LIMITS)
+        json_doc.extract(text, budget, "body", 0)
+        return budget
+    finally:
+        json_doc._native_walk = saved
+
+
+def _outcome(budget: Budget) -> tuple:
+    return (budget.segments, budget.problems, budget.bytes_inspected, budget.decoded_bytes, budget.parts)
+
+
+def test_the_c_walk_hands_on_what_the_python_walk_does():
+    rng = random.Random(2024)
+    segments = 0
+    for case in range(400):
+        top = [_value(rng, 1) for _ in range(rng.randint(5, 40))]
+        if rng.random() < 0.5:
+            top = {rng.choice(_KEYS): value for value in top}
+        document = _nest(top, rng.choice([0, 0, 1, 63, 64, 65, 70]))
+        # Repeated keys too, which only the pairs json_doc reads objects as keep.
+        text = json.dumps(document, ensure_ascii=rng.random() < 0.5)
+        if case % 5 == 0:
+            text = text.replace('{"', '{"phone": 1234567, "phone": "13912345678", "', 1)
+        python, c = _walk(text, None), _walk(text, native.walk)
+        assert _outcome(c) == _outcome(python), text[:300]
+        segments += len(c.segments)
+    assert segments > 5000
+
+
+def test_long_lists_and_objects_are_walked_alike_in_c():
+    records = [{"id": i, "phone": 13800138000 + i, "metrics": list(range(10 ** 6, 10 ** 6 + 300)),
+                "note": f"order {i}"} for i in range(300)]
+    big_object = {f"k{i}": 10 ** 7 + i for i in range(1000)}
+    for document in (records, big_object, [records, [big_object]]):
+        text = json.dumps(document)
+        assert _outcome(_walk(text, native.walk)) == _outcome(_walk(text, None))
+
+
+def test_the_c_walk_stops_on_the_clock_and_counts_what_it_handed_on():
+    budget = Budget(LIMITS, deadline=0.0)  # already past when the walk starts
+    assert json_doc.extract("[" + ",".join(["13800138000"] * 100_000) + "]", budget, "body", 0)
+    assert [p.sub_reason for p in budget.problems] == ["timeout"] and 0 < len(budget.segments) < 100_000
+    assert budget.bytes_inspected == sum(len(s.text) for s in budget.segments)
+
+
+def test_the_c_walk_refuses_what_is_not_a_parsed_document():
+    budget = Budget(LIMITS)
+    args = ("$", "$", "", json_doc._Pairs, json_doc.Segment, budget, "body:json", 0, json_doc._add_value,
+            json_doc._key_worth_reading, json_doc._numbers_may_be_phones, json_doc._Walker(budget, "body", 0).deep,
+            json_doc._OutOfTime, json_doc._RECURSE_TO, json_doc._CHECK_EVERY)
+    with pytest.raises(TypeError):
+        native.walk("not a document", *args)
+    with pytest.raises(TypeError):
+        native.walk(json_doc._Pairs([("a", 1, 2)]), *args)
+    assert native.walk(json_doc._Pairs([("phone", "13800138000")]), *args) == 1
+    assert [s.text for s in budget.segments] == ["13800138000"]
