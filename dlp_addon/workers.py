@@ -20,6 +20,7 @@ softer deadline) or dies is killed and another started in its place, and that me
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 from dlp_addon import full_count
 from dlp_addon.engine import Engine
@@ -65,6 +67,22 @@ def tune_garbage_collector() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(_YOUNG_COLLECTION_EVERY, middle, old)
+
+
+@contextlib.contextmanager
+def collections_deferred() -> Iterator[None]:
+    """No cyclic collection while one call runs. What an inspection allocates (the parsed
+    document, its segments, the detectors' candidates) lives until the call ends and is
+    then freed by reference counting, so a collection in between walks all of it for
+    nothing: about a tenth of the time of an API JSON body. Whatever cycles a call leaves
+    are collected after it, as before."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _inspect_request(request: RequestData) -> Inspection:
@@ -266,7 +284,9 @@ def _serve(sock: socket.socket, policy: Policy, key: bytes) -> None:
             while (message := _receive(sock)) is not None:
                 try:
                     function, args = pickle.loads(message)
-                    reply = pickle.dumps((True, function(*args)), protocol=pickle.HIGHEST_PROTOCOL)
+                    with collections_deferred():
+                        result = function(*args)
+                    reply = pickle.dumps((True, result), protocol=pickle.HIGHEST_PROTOCOL)
                 except Exception as e:  # noqa: BLE001 - the caller turns it into an error problem
                     reply = pickle.dumps((False, type(e).__name__), protocol=pickle.HIGHEST_PROTOCOL)
                 _send(sock, reply)

@@ -13,6 +13,7 @@ raised (its default of 65535 silently stops finding numbers in long digit-dense 
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import io
 import pstats
@@ -44,6 +45,16 @@ def _engine(policy_path: str):
     return engine, policy
 
 
+def _as_a_worker_call():
+    """What a gateway worker runs each call in (`workers.collections_deferred`), where the
+    build being measured has it."""
+    try:
+        from dlp_addon.workers import collections_deferred
+    except ImportError:
+        return contextlib.nullcontext()
+    return collections_deferred()
+
+
 def _score(engine, inspection, body: corpora.Body) -> dict:
     from dlp_addon.model import EMAIL, PHONE
 
@@ -62,10 +73,11 @@ def engine_pass(corpus_path: str, policy_path: str = POLICY) -> dict:
     engine, policy = _engine(policy_path)
     rows = []
     for body in corpora.load(Path(corpus_path)):
-        start = time.perf_counter()
-        inspection = engine.inspect_content(body.data, content_type=body.content_type)
-        verdict = decide(inspection, policy)
-        seconds = time.perf_counter() - start
+        with _as_a_worker_call():
+            start = time.perf_counter()
+            inspection = engine.inspect_content(body.data, content_type=body.content_type)
+            verdict = decide(inspection, policy)
+            seconds = time.perf_counter() - start
         rows.append({"kind": body.kind, "bytes": len(body.data), "seconds": seconds, "action": verdict.action,
                      "rule": verdict.rule, "problems": sorted({p.sub_reason for p in inspection.problems}),
                      **_score(engine, inspection, body)})
@@ -90,20 +102,23 @@ def decision(corpus_path: str, policy_path: str = POLICY) -> dict:
                               body.data)
         start = time.perf_counter()
         # engine.probe reads the start in growing steps until it is certain (or not).
-        part = engine.probe(request) if hasattr(engine, "probe") else None
+        with _as_a_worker_call():
+            part = engine.probe(request) if hasattr(engine, "probe") else None
         if part is not None and certain(part, policy):
             counts = part.counts()
             gateway = {"seconds": time.perf_counter() - start, "action": "block", "on": "start",
                        "probe_bytes": part.bytes_inspected, "count": sum(counts.values())}
         else:
-            inspection = engine.inspect(request)
+            with _as_a_worker_call():
+                inspection = engine.inspect(request)
             verdict = decide_module.decide(inspection, policy)
             gateway = {"seconds": time.perf_counter() - start, "action": verdict.action, "on": "whole body",
                        "count": sum(inspection.counts().values())}
-    start = time.perf_counter()
-    inspection = engine.inspect_content(body.data, content_type=body.content_type)
-    verdict = decide_module.decide(inspection, policy)
-    seconds = time.perf_counter() - start
+    with _as_a_worker_call():
+        start = time.perf_counter()
+        inspection = engine.inspect_content(body.data, content_type=body.content_type)
+        verdict = decide_module.decide(inspection, policy)
+        seconds = time.perf_counter() - start
     counts = inspection.counts()
     return {"bytes": len(body.data), "seconds": seconds, "action": verdict.action, "rule": verdict.rule,
             "count": sum(counts.values()), "counts": counts, "planted": body.planted, "gateway": gateway,
@@ -126,14 +141,15 @@ def naive_pass(corpus_path: str, slice_bytes: int, policy_path: str = POLICY) ->
     phonenumbers.parse("+12025550143")  # load the metadata before the clock starts
     rows = []
     for body in bodies:
-        start = time.perf_counter()
-        text = body.data.decode("utf-8", errors="replace")
-        emails = {corpora.canonical_email(m.group()) for m in _EMAIL.finditer(text)}
-        phones = set()
-        for region in regions:
-            for match in PhoneNumberMatcher(text, region, leniency=Leniency.VALID, max_tries=2**30):
-                phones.add(phonenumbers.format_number(match.number, PhoneNumberFormat.E164))
-        seconds = time.perf_counter() - start
+        with _as_a_worker_call():  # the same collector settings as the engine gets
+            start = time.perf_counter()
+            text = body.data.decode("utf-8", errors="replace")
+            emails = {corpora.canonical_email(m.group()) for m in _EMAIL.finditer(text)}
+            phones = set()
+            for region in regions:
+                for match in PhoneNumberMatcher(text, region, leniency=Leniency.VALID, max_tries=2**30):
+                    phones.add(phonenumbers.format_number(match.number, PhoneNumberFormat.E164))
+            seconds = time.perf_counter() - start
         rows.append({"kind": body.kind, "bytes": len(body.data), "seconds": seconds,
                      "emails_found": len(emails & body.emails), "phones_found": len(phones & body.phones),
                      "false_emails": len(emails - body.emails), "false_phones": len(phones - body.phones),

@@ -24,6 +24,30 @@ def test_a_started_worker_collects_garbage_less_often_and_never_walks_its_warm_u
     assert frozen > 10_000
 
 
+def test_no_collection_runs_within_a_call_and_the_collector_is_back_after_it():
+    class Cycle:
+        def __init__(self):
+            self.me = self
+
+    assert gc.isenabled()
+    try:
+        with workers.collections_deferred():
+            assert not gc.isenabled()
+            Cycle()
+            raise KeyError("the call failed")
+    except KeyError:
+        pass
+    assert gc.isenabled()
+    assert gc.collect() >= 1  # the cycle left by the call is collected after it
+    gc.disable()
+    try:
+        with workers.collections_deferred():
+            pass
+        assert not gc.isenabled()  # a collector that was off stays off
+    finally:
+        gc.enable()
+
+
 def test_full_counts_in_the_background_leave_a_worker_for_requests():
     """Two uploads blocked on their start each leave a full count behind; with two workers,
     a request that arrives meanwhile is served before either count ends."""
