@@ -405,6 +405,174 @@ done:
     return result;
 }
 
+/* -- which bare runs of a free text can count (see PhoneDetector._weigh) ------------------ */
+
+typedef struct {
+    const Text *text;
+    Py_UCS4 delimiter;       /* 0: none */
+    PyObject *column_hints;  /* tuple of True/False/None per header column, or None */
+    Py_ssize_t first_line_end;
+    int field_hint;          /* 1, 0, -1 for True, False, None */
+    PyObject *words;         /* tuple of ASCII lower-case str */
+    unsigned char starts[128][128]; /* the words' first two letters */
+} Weighing;
+
+static int is_padding(Py_UCS4 c) { /* phone._CELL_PADDING */
+    return c == ' ' || c == '\t' || c == '\r' || c == '"' || c == '\'' || c == '[' || c == ']' || c == '(' ||
+           c == ')' || c == '{' || c == '}' || c == '<' || c == '>' || c == ';';
+}
+
+static int combine(int first, int second) { /* phone._combine */
+    if (first == 1 || second == 1)
+        return 1;
+    if (first == 0 || second == 0)
+        return 0;
+    return -1;
+}
+
+static int hint_of(PyObject *value) {
+    return value == Py_True ? 1 : value == Py_False ? 0 : -1;
+}
+
+/* What _TextLayout.header_for and _place_label say. */
+static int place_label(const Weighing *w, Py_ssize_t line_start, Py_ssize_t start) {
+    int header = -1;
+    if (w->column_hints != Py_None && start > w->first_line_end) {
+        Py_ssize_t column = 0;
+        if (w->delimiter)
+            for (Py_ssize_t i = line_start; i < start; i++)
+                column += at(w->text, i) == w->delimiter;
+        if (column < PyTuple_GET_SIZE(w->column_hints))
+            header = hint_of(PyTuple_GET_ITEM(w->column_hints, column));
+    }
+    return combine(w->field_hint, header);
+}
+
+/* Whether _TextLayout.groups_for gives the run a group: it is its cell's whole value. */
+static int alone(const Weighing *w, Py_ssize_t line_start, Py_ssize_t start, Py_ssize_t end) {
+    const Text *t = w->text;
+    Py_ssize_t cell_start = line_start, cell_end = end;
+    while (cell_end < t->length && at(t, cell_end) != '\n')
+        cell_end++;
+    if (w->delimiter) {
+        for (Py_ssize_t i = start - 1; i >= line_start; i--)
+            if (at(t, i) == w->delimiter) {
+                cell_start = i + 1;
+                break;
+            }
+        for (Py_ssize_t i = end; i < cell_end; i++)
+            if (at(t, i) == w->delimiter) {
+                cell_end = i;
+                break;
+            }
+    }
+    for (Py_ssize_t i = cell_start; i < start; i++)
+        if (!is_padding(at(t, i)))
+            return 0;
+    for (Py_ssize_t i = end; i < cell_end; i++)
+        if (!is_padding(at(t, i)))
+            return 0;
+    return 1;
+}
+
+/* phone_context.may_name_a_phone over the window phone._context reads (32 before, 16 after). */
+static int may_name_a_phone(const Weighing *w, Py_ssize_t start, Py_ssize_t end) {
+    const Text *t = w->text;
+    Py_ssize_t from = start > 32 ? start - 32 : 0, to = end + 16 < t->length ? end + 16 : t->length;
+    char window[256];
+    if (to - from > (Py_ssize_t)sizeof window)
+        return 1;
+    Py_ssize_t n = 0;
+    for (Py_ssize_t i = from; i < to; i++) {
+        Py_UCS4 c = at(t, i);
+        if (c >= 128)
+            return 1; /* not ASCII: the full label decides */
+        window[n++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    for (Py_ssize_t i = 0; i + 1 < n; i++) {
+        if (!w->starts[(unsigned char)window[i]][(unsigned char)window[i + 1]])
+            continue;
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(w->words); k++) {
+            PyObject *word = PyTuple_GET_ITEM(w->words, k);
+            Py_ssize_t size = PyUnicode_GET_LENGTH(word);
+            if (i + size <= n && memcmp(window + i, PyUnicode_1BYTE_DATA(word), (size_t)size) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static int bare(const Text *t, Py_ssize_t start, Py_ssize_t end) {
+    if (end - start >= 2 && at(t, start) == '0' && at(t, start + 1) == '0')
+        return 0; /* "00" is an international prefix: read as one */
+    for (Py_ssize_t i = start; i < end; i++) {
+        Py_UCS4 c = at(t, i);
+        if (c < '0' || c > '9')
+            return 0;
+    }
+    return 1;
+}
+
+/* worth_weighing(text, spans, delimiter, column_hints, first_line_end, field_hint, words):
+ * the spans of a free text less the bare ASCII runs that PhoneDetector._weigh would drop
+ * without a trace: labelled as something else by their field or column, or with no label,
+ * no cell of their own and no phone word around them. In a beacon or a log, most. */
+static PyObject *worth_weighing(PyObject *module, PyObject *args) {
+    PyObject *text, *spans, *delimiter, *column_hints, *field_hint, *words;
+    Py_ssize_t first_line_end;
+    if (!PyArg_ParseTuple(args, "UO!UOnOO!:worth_weighing", &text, &PyList_Type, &spans, &delimiter, &column_hints,
+                          &first_line_end, &field_hint, &PyTuple_Type, &words))
+        return NULL;
+    if ((column_hints != Py_None && !PyTuple_Check(column_hints)) || PyUnicode_GET_LENGTH(delimiter) > 1) {
+        PyErr_SetString(PyExc_TypeError, "worth_weighing(): column hints must be a tuple or None, the delimiter one character");
+        return NULL;
+    }
+    Text t = {PyUnicode_KIND(text), PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text)};
+    Weighing w = {&t, PyUnicode_GET_LENGTH(delimiter) ? PyUnicode_READ_CHAR(delimiter, 0) : 0, column_hints,
+                  first_line_end, hint_of(field_hint), words};
+    memset(w.starts, 0, sizeof w.starts);
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(words); k++) {
+        PyObject *word = PyTuple_GET_ITEM(words, k);
+        if (!PyUnicode_Check(word) || !PyUnicode_IS_ASCII(word) || PyUnicode_GET_LENGTH(word) < 2) {
+            PyErr_SetString(PyExc_TypeError, "worth_weighing(): the words must be ASCII, two letters or more");
+            return NULL;
+        }
+        const Py_UCS1 *c = PyUnicode_1BYTE_DATA(word);
+        w.starts[c[0]][c[1]] = 1;
+    }
+    PyObject *kept = PyList_New(0);
+    if (kept == NULL)
+        return NULL;
+    Py_ssize_t line_start = 0, scanned = 0;
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(spans); k++) {
+        PyObject *span = PyList_GET_ITEM(spans, k);
+        Py_ssize_t start, end;
+        if (!PyTuple_Check(span) || !PyArg_ParseTuple(span, "nn", &start, &end) || start < 0 || end > t.length ||
+            start > end || start < scanned) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "worth_weighing(): spans must be in order and inside the text");
+            Py_DECREF(kept);
+            return NULL;
+        }
+        for (; scanned < start; scanned++)
+            if (at(&t, scanned) == '\n')
+                line_start = scanned + 1;
+        int keep = 1;
+        if (bare(&t, start, end)) {
+            int label = place_label(&w, line_start, start);
+            if (label == 0)
+                keep = 0;
+            else if (label == -1)
+                keep = alone(&w, line_start, start, end) || may_name_a_phone(&w, start, end);
+        }
+        if (keep && PyList_Append(kept, span) < 0) {
+            Py_DECREF(kept);
+            return NULL;
+        }
+    }
+    return kept;
+}
+
 static PyMethodDef methods[] = {
     {"find", find, METH_O, "Spans of the phone-number candidates in a str, as phone._CANDIDATE finds them."},
     {"scan", scan, METH_VARARGS,
@@ -413,6 +581,9 @@ static PyMethodDef methods[] = {
     {"scan_all", scan_all, METH_VARARGS,
      "scan_all(texts, next_states, accepting) -> [(index, spans, rejected), ...]: scan() over each str of a "
      "list, for the texts where it found any run."},
+    {"worth_weighing", worth_weighing, METH_VARARGS,
+     "worth_weighing(text, spans, delimiter, column_hints, first_line_end, field_hint, words) -> the spans "
+     "less the bare runs PhoneDetector._weigh would drop without a trace."},
     {"accepts", accepts, METH_VARARGS,
      "accepts(digits, next_states, accepting) -> whether the automaton accepts the digits; None if they are "
      "not all ASCII digits."},

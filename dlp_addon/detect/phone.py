@@ -29,7 +29,7 @@ import regex
 from phonenumbers import PhoneMetadata, PhoneNumberFormat
 
 from dlp_addon.detect.numbering_automaton import Automaton, Shape, Unsupported, compile_shapes
-from dlp_addon.detect.phone_context import field_says_phone, may_name_a_phone, text_label
+from dlp_addon.detect.phone_context import ASCII_PHONE_WORDS, field_says_phone, may_name_a_phone, text_label
 from dlp_addon.model import PHONE, Finding, Segment
 from dlp_addon.normalize import Normalized
 
@@ -58,8 +58,10 @@ try:
     from dlp_addon.detect._phone_runs import accepts as _accepts
     from dlp_addon.detect._phone_runs import scan as _scan_checked
     from dlp_addon.detect._phone_runs import scan_all as _scan_all_checked
+    from dlp_addon.detect._phone_runs import worth_weighing as _worth_weighing
 except ImportError:  # built where no C compiler was at hand
     candidate_spans, _scan_checked, _scan_all_checked, _accepts = _spans_by_regex, None, None, None
+    _worth_weighing = None
 
 
 _NON_DIGIT = re.compile(r"\D+")
@@ -720,6 +722,11 @@ class PhoneDetector:
         else:
             rejected = [r for r in rejected if r[1] - r[0] >= _MIN_DIGITS]
         layout = _TextLayout(text) if segment.layout == "text" else None
+        if layout is not None and checked and field_hint is not True and _worth_weighing is not None:
+            # The bare runs `_weigh` would drop on their label or for want of one, left in C:
+            # most of a beacon's or a log's, and those in a table's id and time columns.
+            spans = _worth_weighing(text, spans, layout.delimiter or "", layout.column_hints,
+                                    layout.first_line_end, field_hint, ASCII_PHONE_WORDS)
         bare = self._bare_plausible
         weak_before = len(weak)
         for count, (start, end) in enumerate(spans):
@@ -1122,6 +1129,13 @@ class _TextLayout:
             if end >= len(text):
                 break
             start = end + 1
+
+    @functools.cached_property
+    def column_hints(self) -> tuple[bool | None, ...] | None:
+        """What each column's header says, as `header_for` reads it; None without a header."""
+        if self.header is None:
+            return None
+        return tuple(field_says_phone(name.strip(" \"'")) for name in self.header)
 
     def _column(self, line_start: int, offset: int) -> int:
         return self.text.count(self.delimiter, line_start, offset) if self.delimiter else 0

@@ -48,9 +48,10 @@ _PHONE_WORD_PATTERN = regex.compile(
     regex.IGNORECASE,
 )
 # Every ASCII word above as a plain substring: ASCII text without any of them holds no
-# phone word, wherever a window into it starts or ends (see `may_name_a_phone`).
-_ASCII_PHONE_SUBSTRING = re.compile("|".join(
-    re.escape(w) for w in (*_PHONE_NOUNS, *_PHONE_VERBS, *_PHONE_STEMS) if w.isascii()))
+# phone word, wherever a window into it starts or ends (see `may_name_a_phone`; the phone
+# detector's C filter looks for the same words).
+ASCII_PHONE_WORDS = tuple(w for w in (*_PHONE_NOUNS, *_PHONE_VERBS, *_PHONE_STEMS) if w.isascii())
+_ASCII_PHONE_SUBSTRING = re.compile("|".join(map(re.escape, ASCII_PHONE_WORDS)))
 _NOT_PHONE_WORDS = ("订单", "单号", "编号", "заказ", "счет", "счёт", "طلب", "فاتورة", "سفارش", "فاکتور",
                     "ऑर्डर", "आदेश", "चालान", "बिल")
 _NOT_PHONE_WORD_PATTERN = regex.compile("|".join(regex.escape(w) for w in _NOT_PHONE_WORDS), regex.IGNORECASE)
