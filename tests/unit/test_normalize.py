@@ -52,3 +52,51 @@ def test_substitute_on_text_that_had_nothing_deleted():
 
     rewritten = substitute(normalize("a (at) b.com"), [(1, 7, "@")])
     assert rewritten.text == "a@b.com" and rewritten.original_text(0, 7) == "a (at) b.com"
+
+
+def _native():
+    import importlib
+    import os
+
+    if os.environ.get("DLP_REQUIRE_NATIVE"):  # set by .ci/run, where a compiler is known to be
+        return importlib.import_module("dlp_addon._normalize")
+    return pytest.importorskip("dlp_addon._normalize", reason="the C mapping was not built (no compiler)")
+
+
+def test_the_c_mapping_gives_what_the_patterns_give_for_every_code_point():
+    import sys
+    from array import array
+
+    from dlp_addon import normalize as module
+
+    _native()
+    every = array("I", range(0x80, 0xD800))
+    every.extend(range(0xE000, sys.maxunicode + 1))
+    characters = every.tobytes().decode("utf-32-le" if sys.byteorder == "little" else "utf-32-be")
+    changed = 0
+    for start in range(0, len(characters), 4096):
+        # Every character between ASCII ones too, so that runs start and end anywhere.
+        chunk = "a".join(characters[start:start + 4096])
+        native, by_patterns = normalize(chunk), module._normalize_by_patterns(chunk)
+        assert native == by_patterns
+        changed += native.text != chunk
+    assert changed >= 10  # chunks holding a mapped or deleted character
+    for text in ("\ud800 lone \udfff surrogates ٣", "٣" * 5 + "\u200b" * 5, "\u200b", "x\ufeff"):
+        assert normalize(text) == module._normalize_by_patterns(text)
+
+
+def test_the_c_mapping_on_seeded_prose_of_every_script():
+    import random
+
+    from dlp_addon import normalize as module
+
+    _native()
+    rng = random.Random(3)
+    alphabet = ("abc 12@.+-" "тел мобильный" "电话手机" "هاتف جوال" "تلفن همراه" "फ़ोन" "٠١٢٣٤٥٦٧٨٩" "۰۱۲۳۴۵۶۷۸۹"
+                "०१२३४५६७८९" "０１２３＠．＋" "\u200b\u200c\u200d\u200e\u200f\u2066\u2069\u00ad\ufeff"
+                "\u00a0\u2009\u3000\u2010\u2212\ufe6b\u066b\u066c\u060c" "😀\U000E0020\U0001D7CE")
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60)))
+        native, by_patterns = normalize(text), module._normalize_by_patterns(text)
+        assert native == by_patterns, text
+        assert native.original_span(0, len(native.text)) == by_patterns.original_span(0, len(by_patterns.text))
