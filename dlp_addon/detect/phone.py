@@ -79,16 +79,18 @@ _MAX_GROUPS = 6
 
 # A script around a number, or the script of its digits, makes its countries' numbering plans
 # the first guess: 021 5310 5961 in Persian digits is Tehran, in ASCII next to Chinese Shanghai.
+# Each with the lowest character it matches: a sample whose highest character is lower (all
+# of Russian prose, which has no character above U+0600) is not searched for it.
 _SCRIPT_HINTS = (
-    (regex.compile(r"[\u06f0-\u06f9]"), ("IR",)),  # Persian digits
-    (regex.compile(r"[\u0660-\u0669]"), ("SA", "AE", "EG", "IR")),  # Arabic-Indic digits
-    (regex.compile(r"[\u0966-\u096f]"), ("IN",)),  # Devanagari digits
-    (regex.compile(r"[\uff10-\uff19]"), ("CN",)),  # fullwidth digits
-    (regex.compile(r"\p{Han}"), ("CN",)),
-    (regex.compile(r"\p{Cyrillic}"), ("RU",)),
-    (regex.compile(r"[\u067e\u0686\u0698\u06af\u06a9\u06cc]"), ("IR",)),  # Persian-only letters
-    (regex.compile(r"\p{Arabic}"), ("SA", "AE", "EG", "IR")),
-    (regex.compile(r"\p{Devanagari}"), ("IN",)),
+    (regex.compile(r"[\u06f0-\u06f9]"), ("IR",), "\u06f0"),  # Persian digits
+    (regex.compile(r"[\u0660-\u0669]"), ("SA", "AE", "EG", "IR"), "\u0660"),  # Arabic-Indic digits
+    (regex.compile(r"[\u0966-\u096f]"), ("IN",), "\u0966"),  # Devanagari digits
+    (regex.compile(r"[\uff10-\uff19]"), ("CN",), "\uff10"),  # fullwidth digits
+    (regex.compile(r"\p{Han}"), ("CN",), "\u2e80"),
+    (regex.compile(r"\p{Cyrillic}"), ("RU",), "\u0400"),
+    (regex.compile(r"[\u067e\u0686\u0698\u06af\u06a9\u06cc]"), ("IR",), "\u067e"),  # Persian-only letters
+    (regex.compile(r"\p{Arabic}"), ("SA", "AE", "EG", "IR"), "\u0600"),
+    (regex.compile(r"\p{Devanagari}"), ("IN",), "\u0900"),
 )
 
 # Siblings must be this convincing before digit-only values are believed without a label.
@@ -1056,8 +1058,9 @@ class PhoneDetector:
 
     def _script_hints(self, sample: str, hinted: list[str] | None = None) -> list[str]:
         hinted = [] if hinted is None else hinted
-        for pattern, regions in _SCRIPT_HINTS:
-            if pattern.search(sample):
+        highest = max(sample, default="")
+        for pattern, regions, lowest in _SCRIPT_HINTS:
+            if highest >= lowest and pattern.search(sample):
                 # Among the countries one script points to, the policy's order decides.
                 hinted.extend(r for r in self.regions if r in regions and r not in hinted)
         return hinted

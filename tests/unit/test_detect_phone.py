@@ -337,3 +337,12 @@ def test_bare_runs_left_in_c_are_those_weighing_would_drop():
         compared += 1
         found += bool(weighed)
     assert compared == 400 and found > 100
+
+
+def test_no_script_hint_matches_below_the_lowest_character_it_is_skipped_under():
+    from dlp_addon.detect import phone
+
+    for pattern, _, lowest in phone._SCRIPT_HINTS:
+        below = "".join(map(chr, range(ord(lowest))))
+        assert pattern.search(below) is None, pattern.pattern
+        assert pattern.fullmatch(lowest), pattern.pattern
