@@ -33,6 +33,11 @@ _MIN_RUN = 16  # base64 of the shortest address worth finding ("ivan@mail.ru")
 # The look-behind only spares the engine retrying inside runs shorter than 16 (it never starts
 # a match mid-run anyway).
 _RUN = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}(?:(?<=[A-Za-z0-9+/_-]{40})\r?\n[A-Za-z0-9+/_-]+)*={0,2}")
+# Every base64 character as "A", everything else (each byte of a non-ASCII character too) as
+# " ": whether a text holds a run of sixteen is then a substring search at memory speed.
+_AS_RUN_SHAPE = bytes(ord("A") if chr(b) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+                      else ord(" ") for b in range(256))
+_SHORTEST_RUN = b"A" * _MIN_RUN
 _HEX = "0123456789abcdefABCDEF-"
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _HEAD = 512  # base64 characters decoded first: 384 bytes show any container's magic and tar's
@@ -186,6 +191,9 @@ def _open_base64(text: str, budget: Budget, where: str, field: str, depth: int) 
     if text.lower() == text or text.upper() == text:
         # No run can mix cases if the text does not (see _may_be_base64): telemetry, hex
         # ids and UUIDs are skipped at the speed of a copy rather than scanned run by run.
+        return
+    if len(text) > _HEAD and _SHORTEST_RUN not in text.encode("utf-8", "surrogatepass").translate(_AS_RUN_SHAPE):
+        # Prose has no run of sixteen: a long text is only searched run by run if it has one.
         return
     for number, match in enumerate(_RUN.finditer(text)):
         if number % _CHECK_EVERY == _CHECK_EVERY - 1 and budget.out_of_time(where):

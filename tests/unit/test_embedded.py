@@ -252,3 +252,13 @@ def test_a_benign_api_body_with_blobs_ids_and_urls_yields_nothing():
               "note": "Shipped at 10:00 &amp; signed, see https://example.net/x?y=1&z=2"} for _ in range(50)]
     inspection = ENGINE.inspect_content(json.dumps({"items": items}).encode(), content_type="application/json")
     assert inspection.counts() == {"email": 0, "phone": 0} and not inspection.problems
+
+
+def test_base64_inside_long_prose_of_any_script_is_opened():
+    # A long text is only searched run by run when it holds a run of sixteen base64
+    # characters; one list pasted as base64 into a page of prose is such a run.
+    rows = "\n".join(f"Имя {i},+7916{1234500 + i}" for i in range(12))
+    for prose in ("Это обычный текст без чисел. " * 60, "这是一段普通的文字。" * 120, "Plain words here. " * 60):
+        body = (prose + " " + b64(rows) + " " + prose).encode()
+        assert counts(body, "text/plain; charset=utf-8").get("phone") == 12
+        assert not any(counts(prose.encode(), "text/plain; charset=utf-8").values())
