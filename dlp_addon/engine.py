@@ -155,18 +155,22 @@ class Engine:
         found: list[Finding] = []
         problems: list[Problem] = []
         normalized: list[tuple[Segment, Normalized]] = []
+        texts: list[str] = []
         for segment in extraction.segments:
             text = segment.text
             if text.isascii():  # most values: nothing to map, at memory speed, so no clock either
                 normalized.append((segment, Normalized(text, text)))
+                texts.append(text)
                 continue
             if deadline is not None and time.monotonic() > deadline:
                 break
-            normalized.append((segment, normalize(text)))
-        if may_hold_emails([norm.text for _, norm in normalized]):
+            norm = normalize(text)
+            normalized.append((segment, norm))
+            texts.append(norm.text)
+        if may_hold_emails(texts):
             for segment, norm in normalized:
                 found.extend(find_emails(norm, segment.where))
-        found.extend(self._phones.find(normalized, deadline, document))
+        found.extend(self._phones.find(normalized, deadline, document, texts))
         if deadline is not None and time.monotonic() > deadline:
             # Checked once more after the detectors: a single long text can outlast the limit.
             problems.append(Problem("timeout", "detection", "inspection time limit reached"))

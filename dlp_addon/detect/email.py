@@ -333,6 +333,9 @@ def may_hold_emails(texts: list[str]) -> bool:
     `find_emails` makes of each text first, made of short texts joined in batches (each check
     holds for the whole when it holds for a part). A JSON document or a form is thousands of
     short values; a long text is looked at alone, so that no batch copies much of a body."""
+    if sum(map(len, texts)) <= _BATCH_CHARACTERS * 16:
+        # A message of up to a MiB of text or so: one copy, no Python per text.
+        return _may_hold_an_address("\n".join(texts))
     batch: list[str] = []
     size = 0
     for text in texts:

@@ -684,10 +684,11 @@ class PhoneDetector:
         self._bare_plausible = _BareCheck(self.regions)
 
     def find(self, segments: Iterable[tuple[Segment, Normalized]], deadline: float | None = None,
-             document: DocumentCountries | None = None) -> list[Finding]:
+             document: DocumentCountries | None = None, texts: list[str] | None = None) -> list[Finding]:
         """Every phone number in the segments; past `deadline` (time.monotonic) it stops and
         returns what it found so far (the caller records the timeout). `document` is what
-        `document_countries` said of the whole message, for a part of it read on its own."""
+        `document_countries` said of the whole message, for a part of it read on its own;
+        `texts` the normal forms' texts, where the caller has them listed already."""
         found: list[Finding] = []
         weak: list[_Weak] = []
         segments = list(segments)
@@ -698,7 +699,7 @@ class PhoneDetector:
         checked = self._bare_plausible.exact
         columns = _Columns()
         try:
-            for index, spans, rejected in self._candidates([norm.text for _, norm in segments]):
+            for index, spans, rejected in self._candidates(texts or [norm.text for _, norm in segments]):
                 if self._late():
                     break
                 segment, norm = segments[index]
@@ -1187,20 +1188,23 @@ class _Columns:
     def took(self, segment: Segment, norm: Normalized, spans: list, rejected: list, weak: list[_Weak],
              counts: Counter) -> bool:
         text = norm.text
+        whole = (0, len(text))
+        if spans:
+            if rejected or len(spans) != 1 or spans[0] != whole:
+                return False
+        elif len(rejected) != 1 or rejected[0] != whole or len(text) < _MIN_DIGITS:
+            return False
         if not (text.isdigit() and text.isascii()) or text.startswith("00") or field_says_phone(segment.field) is not None:
             return False
-        whole = [(0, len(text))]
         group = segment.group or segment.where
-        if spans == whole and not rejected:
+        if spans:
             # Where it would have gone among the weak candidates (the list only grows), and
             # its order among the members taken at that place.
             self.members[group].append((len(weak), self.taken, norm, segment.where))
             self.taken += 1
-            return True
-        if not spans and rejected == whole and len(text) >= _MIN_DIGITS:
+        else:
             counts[group] += 1
-            return True
-        return False
+        return True
 
     def merged(self, weak: list[_Weak], counts: Counter) -> list[_Weak]:
         if not self.members:
