@@ -34,6 +34,12 @@ static inline uint32_t lookup(const Table *table, Py_UCS4 c) {
     return page ? table->pages[(Py_ssize_t)page * 256 + (c & 0xFF)] : 0;
 }
 
+/* What `c` becomes, or -1 where it is taken out. */
+static inline int64_t mapped_to(const Table *table, Py_UCS4 c) {
+    uint32_t to = lookup(table, c);
+    return to == DELETE ? -1 : to ? (int64_t)to : (int64_t)c;
+}
+
 /* map_text(text, index, pages) -> (mapped, offsets): `offsets` the uint32 index in `text` of
  * each character of `mapped` as bytes, or None when nothing was deleted. */
 static PyObject *map_text(PyObject *module, PyObject *args) {
@@ -59,13 +65,11 @@ static PyObject *map_text(PyObject *module, PyObject *args) {
     /* First the size and widest character of the result, so that it is made in its own kind
      * (a str must be in the narrowest kind its characters allow). */
     for (Py_ssize_t i = 0; i < length; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        uint32_t to = lookup(&table, c);
-        if (to == DELETE)
+        int64_t out = mapped_to(&table, PyUnicode_READ(kind, data, i));
+        if (out < 0)
             continue;
-        Py_UCS4 out = to ? (Py_UCS4)to : c;
-        if (out > widest)
-            widest = out;
+        if ((Py_UCS4)out > widest)
+            widest = (Py_UCS4)out;
         kept++;
     }
     mapped = PyUnicode_New(kept, widest);
@@ -84,11 +88,10 @@ static PyObject *map_text(PyObject *module, PyObject *args) {
     void *out_data = PyUnicode_DATA(mapped);
     Py_ssize_t n = 0;
     for (Py_ssize_t i = 0; i < length; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        uint32_t to = lookup(&table, c);
-        if (to == DELETE)
+        int64_t out = mapped_to(&table, PyUnicode_READ(kind, data, i));
+        if (out < 0)
             continue;
-        PyUnicode_WRITE(out_kind, out_data, n, to ? (Py_UCS4)to : c);
+        PyUnicode_WRITE(out_kind, out_data, n, (Py_UCS4)out);
         if (where != NULL)
             where[n] = (uint32_t)i;
         n++;
