@@ -434,44 +434,34 @@ static int hint_of(PyObject *value) {
     return value == Py_True ? 1 : value == Py_False ? 0 : -1;
 }
 
-/* What _TextLayout.header_for and _place_label say. */
-static int place_label(const Weighing *w, Py_ssize_t line_start, Py_ssize_t start) {
+/* What _TextLayout.header_for and _place_label say of a run in `column` of its line. */
+static int place_label(const Weighing *w, Py_ssize_t column, Py_ssize_t start) {
     int header = -1;
-    if (w->column_hints != Py_None && start > w->first_line_end) {
-        Py_ssize_t column = 0;
-        if (w->delimiter)
-            for (Py_ssize_t i = line_start; i < start; i++)
-                column += at(w->text, i) == w->delimiter;
-        if (column < PyTuple_GET_SIZE(w->column_hints))
-            header = hint_of(PyTuple_GET_ITEM(w->column_hints, column));
-    }
+    if (w->column_hints != Py_None && start > w->first_line_end && column < PyTuple_GET_SIZE(w->column_hints))
+        header = hint_of(PyTuple_GET_ITEM(w->column_hints, column));
     return combine(w->field_hint, header);
 }
 
-/* Whether _TextLayout.groups_for gives the run a group: it is its cell's whole value. */
-static int alone(const Weighing *w, Py_ssize_t line_start, Py_ssize_t start, Py_ssize_t end) {
+/* Whether _TextLayout.groups_for gives the run a group: it is its cell's whole value, with
+ * only padding between it and its cell's ends (a delimiter, a line break, the text's ends).
+ * Read outwards from the run and stopped at the first other character, so that a line of
+ * megabytes costs no more per run than a short one. */
+static int alone(const Weighing *w, Py_ssize_t start, Py_ssize_t end) {
     const Text *t = w->text;
-    Py_ssize_t cell_start = line_start, cell_end = end;
-    while (cell_end < t->length && at(t, cell_end) != '\n')
-        cell_end++;
-    if (w->delimiter) {
-        for (Py_ssize_t i = start - 1; i >= line_start; i--)
-            if (at(t, i) == w->delimiter) {
-                cell_start = i + 1;
-                break;
-            }
-        for (Py_ssize_t i = end; i < cell_end; i++)
-            if (at(t, i) == w->delimiter) {
-                cell_end = i;
-                break;
-            }
+    for (Py_ssize_t i = start - 1; i >= 0; i--) {
+        Py_UCS4 c = at(t, i);
+        if (c == '\n' || (w->delimiter && c == w->delimiter))
+            break;
+        if (!is_padding(c))
+            return 0;
     }
-    for (Py_ssize_t i = cell_start; i < start; i++)
-        if (!is_padding(at(t, i)))
+    for (Py_ssize_t i = end; i < t->length; i++) {
+        Py_UCS4 c = at(t, i);
+        if (c == '\n' || (w->delimiter && c == w->delimiter))
+            break;
+        if (!is_padding(c))
             return 0;
-    for (Py_ssize_t i = end; i < cell_end; i++)
-        if (!is_padding(at(t, i)))
-            return 0;
+    }
     return 1;
 }
 
@@ -543,7 +533,8 @@ static PyObject *worth_weighing(PyObject *module, PyObject *args) {
     PyObject *kept = PyList_New(0);
     if (kept == NULL)
         return NULL;
-    Py_ssize_t line_start = 0, scanned = 0;
+    /* The line and column the scan has reached, counted as it goes: each character once. */
+    Py_ssize_t column = 0, scanned = 0;
     for (Py_ssize_t k = 0; k < PyList_GET_SIZE(spans); k++) {
         PyObject *span = PyList_GET_ITEM(spans, k);
         Py_ssize_t start, end;
@@ -554,16 +545,20 @@ static PyObject *worth_weighing(PyObject *module, PyObject *args) {
             Py_DECREF(kept);
             return NULL;
         }
-        for (; scanned < start; scanned++)
-            if (at(&t, scanned) == '\n')
-                line_start = scanned + 1;
+        for (; scanned < start; scanned++) {
+            Py_UCS4 c = at(&t, scanned);
+            if (c == '\n')
+                column = 0;
+            else if (w.delimiter && c == w.delimiter)
+                column++;
+        }
         int keep = 1;
         if (bare(&t, start, end)) {
-            int label = place_label(&w, line_start, start);
+            int label = place_label(&w, column, start);
             if (label == 0)
                 keep = 0;
             else if (label == -1)
-                keep = alone(&w, line_start, start, end) || may_name_a_phone(&w, start, end);
+                keep = alone(&w, start, end) || may_name_a_phone(&w, start, end);
         }
         if (keep && PyList_Append(kept, span) < 0) {
             Py_DECREF(kept);

@@ -346,3 +346,20 @@ def test_no_script_hint_matches_below_the_lowest_character_it_is_skipped_under()
         below = "".join(map(chr, range(ord(lowest))))
         assert pattern.search(below) is None, pattern.pattern
         assert pattern.fullmatch(lowest), pattern.pattern
+
+
+def test_a_megabyte_line_costs_the_c_filter_one_pass():
+    # A table's header and then one line of a megabyte: each run's column and cell are read
+    # from where the scan is, not from its line's start (which made this quadratic).
+    from dlp_addon.detect import phone
+    from dlp_addon.detect.phone_context import ASCII_PHONE_WORDS
+
+    if phone._worth_weighing is None:
+        pytest.skip("the C scan was not built")
+    line = ",".join(["1717171717"] * 50_000 + ["x 1717171717 y"] * 50_000)
+    text = "order_id,note,n\n" + line
+    spans = phone.candidate_spans(text)
+    kept = phone._worth_weighing(text, spans, ",", (False, None, None), text.index("\n"), None, ASCII_PHONE_WORDS)
+    # The first column is an id's; of the rest, the numbers alone in their cell stay.
+    assert len(spans) == 100_000 and len(kept) == 50_000 - 1
+    assert kept[0] == spans[1] and kept[-1] == spans[49_999]
