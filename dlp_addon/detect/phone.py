@@ -1141,13 +1141,34 @@ class _TextLayout:
             return None
         return tuple(field_says_phone(name.strip(" \"'")) for name in self.header)
 
+    # A text's runs are asked about in order, most of them several to a line: the line and
+    # the column reached are remembered, so that a line of megabytes is read once, not once
+    # for each of its runs.
+    _line = (-1, -1)
+    _column_reached = (-1, -1, 0)  # line start, offset, delimiters between them
+
+    def _line_start(self, offset: int) -> int:
+        start, end = self._line
+        if not start <= offset <= end:
+            start = self.text.rfind("\n", 0, offset) + 1
+            end = self.text.find("\n", offset)
+            self._line = (start, len(self.text) if end < 0 else end)
+        return start
+
     def _column(self, line_start: int, offset: int) -> int:
-        return self.text.count(self.delimiter, line_start, offset) if self.delimiter else 0
+        if not self.delimiter:
+            return 0
+        start, reached, column = self._column_reached
+        if start != line_start or offset < reached:
+            reached, column = line_start, 0
+        column += self.text.count(self.delimiter, reached, offset)
+        self._column_reached = (line_start, offset, column)
+        return column
 
     def header_for(self, offset: int) -> str:
         if self.header is None or offset <= self.first_line_end:
             return ""
-        column = self._column(self.text.rfind("\n", 0, offset) + 1, offset)
+        column = self._column(self._line_start(offset), offset)
         return self.header[column].strip(" \"'") if column < len(self.header) else ""
 
     def groups_for(self, where: str, start: int, end: int) -> tuple[str, ...]:
@@ -1155,19 +1176,27 @@ class _TextLayout:
         siblings are the values of the same column (all of them, if there are no columns).
         Only a number that is its cell's whole value is a list item: in code and prose
         (`started = 1717171717`, `达到1234567890元`) numbers stand among words, not in a list."""
-        text, delimiter = self.text, self.delimiter
-        line_start = text.rfind("\n", 0, start) + 1
-        line_end = text.find("\n", end)
-        cell_start, cell_end = line_start, len(text) if line_end < 0 else line_end
-        if delimiter:
-            cell_start = text.rfind(delimiter, line_start, start) + 1 or line_start
-            after = text.find(delimiter, end, cell_end)
-            cell_end = cell_end if after < 0 else after
-        if text[cell_start:start].strip(_CELL_PADDING) or text[end:cell_end].strip(_CELL_PADDING):
+        if not self._alone(start, end):
             return ()
         if self.single_line:
             return (f"{where}#line",)
-        return (f"{where}#column{self._column(line_start, start)}",)
+        return (f"{where}#column{self._column(self._line_start(start), start)}",)
+
+    def _alone(self, start: int, end: int) -> bool:
+        """Only padding between the run and its cell's ends (a delimiter, a line break, the
+        text's ends), read outwards from the run: it stops at the first other character."""
+        text, delimiter = self.text, self.delimiter
+        i = start - 1
+        while i >= 0 and text[i] != "\n" and text[i] != delimiter:
+            if text[i] not in _CELL_PADDING:
+                return False
+            i -= 1
+        i = end
+        while i < len(text) and text[i] != "\n" and text[i] != delimiter:
+            if text[i] not in _CELL_PADDING:
+                return False
+            i += 1
+        return True
 
 
 class _Columns:

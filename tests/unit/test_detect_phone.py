@@ -363,3 +363,48 @@ def test_a_megabyte_line_costs_the_c_filter_one_pass():
     # The first column is an id's; of the rest, the numbers alone in their cell stay.
     assert len(spans) == 100_000 and len(kept) == 50_000 - 1
     assert kept[0] == spans[1] and kept[-1] == spans[49_999]
+
+
+def _groups_and_header_as_first_written(layout, where: str, start: int, end: int) -> tuple[tuple, str]:
+    # `_TextLayout.groups_for` and `header_for` as they were written before they remembered
+    # their line and column: every line, cell and column found again from the line's start.
+    from dlp_addon.detect.phone import _CELL_PADDING
+
+    text, delimiter = layout.text, layout.delimiter
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    cell_start, cell_end = line_start, len(text) if line_end < 0 else line_end
+    if delimiter:
+        cell_start = text.rfind(delimiter, line_start, start) + 1 or line_start
+        after = text.find(delimiter, end, cell_end)
+        cell_end = cell_end if after < 0 else after
+    column = text.count(delimiter, line_start, start) if delimiter else 0
+    if text[cell_start:start].strip(_CELL_PADDING) or text[end:cell_end].strip(_CELL_PADDING):
+        groups = ()
+    else:
+        groups = (f"{where}#line",) if layout.single_line else (f"{where}#column{column}",)
+    header = ""
+    if layout.header is not None and start > layout.first_line_end:
+        header = layout.header[column].strip(" \"'") if column < len(layout.header) else ""
+    return groups, header
+
+
+def test_lines_and_columns_remembered_give_what_reading_them_again_gives():
+    from dlp_addon.detect.phone import _TextLayout, candidate_spans
+
+    rng = random.Random(21)
+    cells = ["13912345678", " 13912345678 ", "(13912345678)", "x 13912345678", "tel", "\"phone\"", "", "7 916 123"]
+    compared = 0
+    for _ in range(300):
+        delimiter = rng.choice([",", "\t", ";", "|", " "])
+        lines = [delimiter.join(rng.choice(["name", "phone", "id", "n"]) for _ in range(3))]
+        lines += [delimiter.join(rng.choice(cells) for _ in range(rng.randint(1, 5))) for _ in range(rng.randint(0, 8))]
+        text = rng.choice(["\n", "\r\n"]).join(lines if rng.random() < 0.8 else lines[1:] or ["13912345678"])
+        spans = candidate_spans(text)
+        for order in (spans, rng.sample(spans, len(spans))):
+            layout = _TextLayout(text)
+            for start, end in order:
+                assert (layout.groups_for("w", start, end), layout.header_for(start)) == \
+                    _groups_and_header_as_first_written(layout, "w", start, end), (text, start)
+                compared += 1
+    assert compared > 2000
