@@ -16,6 +16,9 @@ from dlp_addon.extract.budget import Budget
 from dlp_addon.extract.charset import detect
 
 _FORM = regex.compile(r"\A[\w.\-\[\]%*]+=[^&\s]*(?:&[\w.\-\[\]%*]+=[^&\s]*)*\s*\Z")
+# A field's name is read like a value when it could be an identifier itself: an "@", a digit
+# (`79161234567=1&79261234567=1`, or `%2B7916...`), or any character outside ASCII.
+_NAME_WORTH_READING = regex.compile(r"[@\d]|[^\x00-\x7f]")
 
 
 def looks_like(text: str) -> bool:
@@ -33,6 +36,11 @@ def _charset(fields: list[tuple[str, str]]) -> str:
 
 
 def extract(body: str, budget: Budget, where: str, depth: int) -> None:
+    if "=" not in body:
+        # Declared a form but holding no field (`curl --data` sends any text so): it is read
+        # as the text it is, not as one field name with no value.
+        content.open_text(body, budget, mime="text/plain", where=f"{where}:form", depth=depth)
+        return
     # latin-1 maps each percent-decoded byte to one character, so the charset is decided later.
     fields = parse_qsl(body.strip(), keep_blank_values=True, encoding="latin-1")
     codec = _charset(fields)
@@ -48,5 +56,5 @@ def extract(body: str, budget: Budget, where: str, depth: int) -> None:
         key, value = text(key), text(value)
         place = f"{where}:form:{key}"
         content.add_value(value, budget, where=place, field=key, group=place, depth=depth)
-        if not key.isascii() or "@" in key:
+        if _NAME_WORTH_READING.search(key):
             content.add_value(key, budget, where=f"{place}:name", field="", group=f"{where}:form:names", depth=depth)

@@ -132,3 +132,17 @@ def test_the_probe_of_a_body_without_line_breaks_ends_between_values():
     assert head.body.endswith((b",", b" ")) and len(head.body) <= PROBE_BYTES
     inspection = Engine(POLICY, b"k" * 32).inspect(head)
     assert inspection.counts()["email"] == head.body.count(b"@")
+
+
+def test_a_list_sent_as_form_field_names_or_as_a_form_without_fields_is_counted():
+    import random
+
+    from dlp_addon.policy import load_policy
+
+    engine = Engine(load_policy("policies/default.yaml"), b"k" * 32)
+    rng = random.Random(4)
+    numbers = ["7916%07d" % rng.randrange(10 ** 7) for _ in range(11)]
+    for body in ("&".join(f"{n}=on" for n in numbers), "&".join(f"%2B{n}=on" for n in numbers),
+                 "customers: " + ", ".join(f"%2B{n}" for n in numbers)):
+        inspection = engine.inspect_content(body.encode(), content_type="application/x-www-form-urlencoded")
+        assert inspection.counts()["phone"] == 11, body[:60]

@@ -137,6 +137,23 @@ def test_urlencoded_form_fields_keep_their_names_and_charset():
     assert [s.group for s in extraction.segments if s.field == "email"] == ["body:form:email"] * 2
 
 
+def test_form_field_names_that_could_be_identifiers_are_read():
+    # A list can leave as the names of a form's fields as well as in their values.
+    body = "79161234567=on&%2B79261234567=on&ivan%40mail.ru=1&utm_source=x&page=2"
+    extraction = extract_content(body.encode(), LIMITS, content_type="application/x-www-form-urlencoded")
+    names = [s.text for s in extraction.segments if s.where.endswith(":name")]
+    assert names == ["79161234567", "+79261234567", "ivan@mail.ru"]
+    assert all(s.group == "body:form:names" for s in extraction.segments if s.where.endswith(":name"))
+
+
+def test_a_body_declared_a_form_but_holding_no_field_is_read_as_text():
+    # `curl --data` labels any text a form; with no "=" in it, it is no field name either.
+    body = "customers: +79161234567, %2B79261234567, ivan@mail.ru"
+    extraction = extract_content(body.encode(), LIMITS, content_type="application/x-www-form-urlencoded")
+    assert extraction.segments[0].text == body and extraction.segments[0].where == "body:form:text"
+    assert any("+79261234567" in s.text for s in extraction.segments[1:])  # its escapes undone too
+
+
 def test_gbk_form_is_decoded_as_a_whole():
     from urllib.parse import quote_from_bytes
     body = "&".join(f"{k}={quote_from_bytes(v.encode('gbk'))}" for k, v in
