@@ -699,7 +699,9 @@ class PhoneDetector:
         checked = self._bare_plausible.exact
         columns = _Columns()
         try:
-            for index, spans, rejected in self._candidates(texts or [norm.text for _, norm in segments]):
+            if texts is None:
+                texts = [norm.text for _, norm in segments]
+            for index, spans, rejected in self._candidates(texts):
                 if self._late():
                     break
                 segment, norm = segments[index]

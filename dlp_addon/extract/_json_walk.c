@@ -173,6 +173,22 @@ static int number_value(Walk *w, PyObject *number, PyObject *place, PyObject *fi
     return failed;
 }
 
+/* 1 when the walk hands the value on (a string, or a whole number long enough to be a phone
+ * number; a flag is no number here), 0 when it makes nothing of it, -1 on an error. */
+static int handed_on(PyObject *value) {
+    if (PyUnicode_CheckExact(value))
+        return 1;
+    return PyLong_CheckExact(value) ? long_enough(value) : 0;
+}
+
+/* A value handed on, at its place: a string as add_value takes it, a number as its digits
+ * (read only where its key lets a number be a phone number). */
+static int leaf(Walk *w, PyObject *value, PyObject *place, PyObject *field, PyObject *group, int read) {
+    if (PyUnicode_CheckExact(value))
+        return string_value(w, value, place, field, group);
+    return number_value(w, value, place, field, group, read);
+}
+
 static int container(Walk *w, PyObject *value, PyObject *path, PyObject *group, PyObject *key, long nesting);
 
 static int is_container(Walk *w, PyObject *v) {
@@ -219,23 +235,15 @@ static int object(Walk *w, PyObject *value, PyObject *path, PyObject *group, lon
         PyObject *pair = PyList_GET_ITEM(value, i);
         Py_INCREF(pair);
         PyObject *name = PyTuple_GET_ITEM(pair, 0), *child = PyTuple_GET_ITEM(pair, 1);
-        int bad = 0;
-        if (PyUnicode_CheckExact(child)) {
+        int bad = 0, taken = handed_on(child);
+        if (taken < 0) {
+            bad = 1;
+        } else if (taken) {
+            int read = PyLong_CheckExact(child) ? cached_flag(w->numbers_cache, w->numbers_read, name) : 0;
             PyObject *where = PyUnicode_Concat(place, name), *in_group = PyUnicode_Concat(family, name);
-            bad = where == NULL || in_group == NULL || string_value(w, child, where, name, in_group);
+            bad = read < 0 || where == NULL || in_group == NULL || leaf(w, child, where, name, in_group, read);
             Py_XDECREF(where);
             Py_XDECREF(in_group);
-        } else if (PyLong_CheckExact(child)) {
-            int enough = long_enough(child);
-            if (enough < 0) {
-                bad = 1;
-            } else if (enough) {
-                int read = cached_flag(w->numbers_cache, w->numbers_read, name);
-                PyObject *where = PyUnicode_Concat(place, name), *in_group = PyUnicode_Concat(family, name);
-                bad = read < 0 || where == NULL || in_group == NULL || number_value(w, child, where, name, in_group, read);
-                Py_XDECREF(where);
-                Py_XDECREF(in_group);
-            }
         } else if (is_container(w, child)) {
             PyObject *child_path = PyUnicode_FromFormat("%U.%U", path, name);
             PyObject *child_group = PyUnicode_FromFormat("%U.%U", group, name);
@@ -268,20 +276,13 @@ static int list(Walk *w, PyObject *value, PyObject *path, PyObject *group, PyObj
             goto done;
         PyObject *child = PyList_GET_ITEM(value, i);
         Py_INCREF(child);
-        int bad = 0;
-        if (PyUnicode_CheckExact(child)) {
+        int bad = 0, taken = handed_on(child);
+        if (taken < 0) {
+            bad = 1;
+        } else if (taken) {
             PyObject *where = indexed(place, "", i);
-            bad = where == NULL || string_value(w, child, where, key, family);
+            bad = where == NULL || leaf(w, child, where, key, family, read);
             Py_XDECREF(where);
-        } else if (PyLong_CheckExact(child)) {
-            int enough = long_enough(child);
-            if (enough < 0) {
-                bad = 1;
-            } else if (enough) {
-                PyObject *where = indexed(place, "", i);
-                bad = where == NULL || number_value(w, child, where, key, family, read);
-                Py_XDECREF(where);
-            }
         } else if (is_container(w, child)) {
             PyObject *child_path = indexed(path, "[", i);
             bad = child_path == NULL || container(w, child, child_path, item_group, key, nesting + 1);
