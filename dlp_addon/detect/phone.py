@@ -617,20 +617,56 @@ def _styles(number: phonenumbers.PhoneNumber) -> tuple[str, str]:
 def _official_groupings(number: phonenumbers.PhoneNumber) -> tuple[frozenset[int], ...]:
     """Where the number's own country puts spaces, nationally and internationally, as offsets
     into its national significant number."""
-    nsn = phonenumbers.national_significant_number(number)
-    out = []
-    for style, text in zip((PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL), _styles(number)):
-        groups = _DIGIT_GROUPS.findall(text)
-        if style == PhoneNumberFormat.INTERNATIONAL:
-            groups = groups[1:]  # the country code
-        skip = sum(map(len, groups)) - len(nsn)  # national prefix digits, if written
-        position, boundaries = 0, set()
-        for group in groups[:-1]:
-            position += len(group)
-            if position - skip > 0:
-                boundaries.add(position - skip)
-        out.append(frozenset(boundaries))
-    return tuple(out)
+    size = len(phonenumbers.national_significant_number(number))
+    national, international = _styles(number)
+    return _separators(national, size, False), _separators(international, size, True)
+
+
+def _separators(written: str, nsn_size: int, international: bool) -> frozenset[int]:
+    """The offsets into the national significant number at which a written form of it breaks
+    the digits."""
+    groups = _DIGIT_GROUPS.findall(written)
+    if international:
+        groups = groups[1:]  # the country code
+    skip = sum(map(len, groups)) - nsn_size  # national prefix digits, if written
+    position, boundaries = 0, set()
+    for group in groups[:-1]:
+        position += len(group)
+        if position - skip > 0:
+            boundaries.add(position - skip)
+    return frozenset(boundaries)
+
+
+# A format made of digit groups only, `(\d{3})(\d{2,3})(\d{4})`: it writes every national
+# number of a length it fits the same way, whatever the digits.
+_DIGIT_GROUPS_ONLY = re.compile(r"(?:\(\\d(?:\{\d+(?:,\d+)?\})?\))+")
+_LONGEST_NSN = 17  # libphonenumber's own bound
+
+
+@functools.cache
+def _separator_offsets(country_code: int) -> dict[int, frozenset[int]] | None:
+    """For each length of national significant number, every offset at which any of the
+    country's formats, national or international, breaks its digits: where a reading of that
+    length can have a separator and still fit its country's grouping. None where a format's
+    pattern looks at the digits themselves (none of the seed markets' does)."""
+    rules = _writing_rules(country_code)
+    if rules is None:
+        return None
+    national, international = rules
+    if not all(_DIGIT_GROUPS_ONLY.fullmatch(pattern.pattern) for _, pattern, _ in (*national, *international)):
+        return None
+    offsets: dict[int, frozenset[int]] = {}
+    for size in range(1, _LONGEST_NSN + 1):
+        nsn = "0" * size
+        found: set[int] = set()
+        for style, is_international in ((national, False), (international, True)):
+            for _, pattern, rule in style:
+                if pattern.fullmatch(nsn):
+                    written = pattern.sub(rule, nsn)
+                    found |= _separators(f"+{country_code} {written}" if is_international else written, size,
+                                         is_international)
+        offsets[size] = frozenset(found)
+    return offsets
 
 
 def _boundaries(raw: str, skip: int) -> set[int]:
@@ -641,6 +677,118 @@ def _boundaries(raw: str, skip: int) -> set[int]:
         if position - skip > 0:
             out.add(position - skip)
     return out
+
+
+class _StartReader:
+    """What `parse` may take off the start of a run's digits before the national number, for
+    one country: a trunk prefix (with a carrier code), the country code, an international
+    prefix and the code, and a trunk prefix after either. Plain digit prefixes (`8`, `0`,
+    `810`) are compared as strings; the rest matched as the metadata's patterns."""
+
+    def __init__(self, code: int, trunks: Sequence[str], internationals: Sequence[str]):
+        self.code = str(code)
+        self.trunks = [(p, None) if p.isdigit() else ("", _compile(p)) for p in dict.fromkeys(trunks)]
+        self.internationals = [(p, None) if p.isdigit() else ("", _compile(p)) for p in dict.fromkeys(internationals)]
+
+    @staticmethod
+    def _ends(digits: str, start: int, prefixes) -> Iterable[int]:
+        for literal, pattern in prefixes:
+            if pattern is None:
+                if digits.startswith(literal, start):
+                    yield start + len(literal)
+            elif (found := pattern.match(digits, start)) and found.end() > start:
+                yield found.end()
+
+    def heads(self, digits: str) -> list[int]:
+        code = self.code
+        national_starts = [0]
+        if digits.startswith(code):
+            national_starts.append(len(code))
+        national_starts.extend(end + len(code) for end in self._ends(digits, 0, self.internationals)
+                               if digits.startswith(code, end))
+        heads = list(national_starts)
+        for start in national_starts:
+            heads.extend(self._ends(digits, start, self.trunks))
+        return heads
+
+
+@dataclass(frozen=True, slots=True)
+class _CountryWriting:
+    code: int
+    lengths: frozenset[int]  # of its valid national significant numbers
+    offsets: dict[int, frozenset[int]]  # see _separator_offsets
+    start: _StartReader
+    longest_head: int  # digits `start` may take off at most
+
+
+class _GroupingCheck:
+    """Whether a run written with separators could fit the grouping of some reading of it in
+    a policy country (`_grouping_fit` better than _NOT_GROUPED), known without a parse: after
+    what `parse` may take off its start (`_StartReader`), the national number left has a
+    length the country's numbers have, fits the pattern of one of its number types, and each
+    of the run's separators falls where one of the country's formats breaks a number of
+    that length. Most spaced and dotted numbers in prose (amounts `19 772 562`, dates
+    `15.02.2003`) fit none, and unlabelled they cannot count.
+    `usable` is False where a country's metadata is beyond this reading (a trunk prefix that
+    `parse` rewrites, a format that looks at the digits): every run then may be grouped."""
+
+    def __init__(self, regions: Sequence[str]):
+        self.countries: list[_CountryWriting] = []
+        self.usable, self.longest, self._shapes = False, 0, {}
+        for code in dict.fromkeys(_country_code(r) for r in regions):
+            # `parse` reads the start with the metadata of the region it is given (a policy
+            # region), and after a country code with that of the code's main region; the
+            # number may then be of any region sharing the code.
+            sharing = [m for m in map(PhoneMetadata.metadata_for_region, phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code, ()))
+                       if m is not None]
+            given = [PhoneMetadata.metadata_for_region(r) for r in regions if _country_code(r) == code]
+            reading = [*given, PhoneMetadata.metadata_for_region_or_calling_code(
+                code, phonenumbers.region_code_for_country_code(code))]
+            offsets = _separator_offsets(code)
+            if offsets is None or not sharing or None in reading or any(m.national_prefix_transform_rule for m in reading):
+                return
+            trunks = [m.national_prefix_for_parsing for m in reading if m.national_prefix_for_parsing]
+            internationals = [m.international_prefix for m in given if m.international_prefix]
+            widths = [_widths(p) for p in (*trunks, *internationals)]
+            if None in widths or any("^" in p or "(?<" in p for p in (*trunks, *internationals)):
+                return  # matched at an offset below, which only unanchored patterns allow
+            lengths = frozenset(n for m in sharing for n in m.general_desc.possible_length or ())
+            longest_head = max((w[-1] for w in widths[len(trunks):]), default=0) + len(str(code)) + \
+                max((w[-1] for w in widths[:len(trunks)]), default=0)
+            self.longest = max(self.longest, max(lengths, default=0) + longest_head)
+            self.countries.append(_CountryWriting(code, lengths, offsets, _StartReader(code, trunks, internationals),
+                                                  longest_head))
+        self._shapes: dict[tuple[int, tuple[int, ...]], list] = {}
+        self.usable = True
+
+    def may_fit(self, digits: str, ends: tuple[int, ...]) -> bool:
+        """`digits` the run's digits, `ends` the offsets in them where its groups of digits
+        end, the last one's left out."""
+        if not digits.isascii():
+            return True  # `parse` reads other digits after normalising them; the patterns here do not
+        for country, skips in self._shape_fits(len(digits), ends):
+            heads = country.start.heads(digits) if skips != (0,) else skips
+            if any(skip in heads and _fits_a_type(digits[skip:], country.code) for skip in skips):
+                return True
+        return False
+
+    _SHAPES_KEPT = 65536
+
+    def _shape_fits(self, size: int, ends: tuple[int, ...]) -> list[tuple[_CountryWriting, tuple[int, ...]]]:
+        """For each country, the digits `parse` would have to take off the start for a run
+        of this shape to fit its grouping, from what the metadata allows at most. Prose repeats
+        a few shapes (`2 3 3`, `2.2.4`), so each is worked out once."""
+        key = (size, ends)
+        fits = self._shapes.get(key)
+        if fits is None:
+            if len(self._shapes) >= self._SHAPES_KEPT:
+                self._shapes.clear()
+            fits = self._shapes[key] = [
+                (country, skips) for country in self.countries
+                if (skips := tuple(skip for skip in range(min(country.longest_head, size) + 1)
+                                   if size - skip in country.lengths and
+                                   all(end <= skip or end - skip in country.offsets.get(size - skip, ()) for end in ends)))]
+        return fits
 
 
 # How well a written grouping fits a reading of the number: exactly as its country writes
@@ -682,6 +830,7 @@ class PhoneDetector:
         self._rejected: Counter[str] = Counter()
         self._deadline: float | None = None
         self._bare_plausible = _BareCheck(self.regions)
+        self._grouping = _GroupingCheck(self.regions)
 
     def find(self, segments: Iterable[tuple[Segment, Normalized]], deadline: float | None = None,
              document: DocumentCountries | None = None, texts: list[str] | None = None) -> list[Finding]:
@@ -763,6 +912,8 @@ class PhoneDetector:
                 continue
             if _TIMESTAMP_HEAD.match(raw) and _CLOCK_AFTER.match(text, end):
                 continue  # `7187-08-09 15:23:42`, a date and its hour, grouped like a number of Kazakhstan
+            if self._cannot_count(segment, text, start, end, raw, field_hint, layout):
+                continue
             regions = self._preferred_regions(norm, start, end)
             for piece_start, piece_end in self._spans(text, start, end, regions):
                 self._classify(segment, norm, piece_start, piece_end, regions, field_hint, layout, found, weak)
@@ -773,6 +924,45 @@ class PhoneDetector:
                     self._rejected[group] += 1
         elif len(weak) > weak_before:
             self._count_rejected(segment, text, layout, weak[weak_before:], rejected)
+
+    def _cannot_count(self, segment: Segment, text: str, start: int, end: int, raw: str, field_hint: bool | None,
+                      layout) -> bool:
+        """True where no number inside a run written with separators could count, known
+        before any reading of it is parsed: nothing labels it a phone (no field or column
+        saying so, no phone word near enough for any part of it), it is not a list item
+        (neither are its parts, which stand next to each other in the same cell), no part of it
+        starts with "00", and no part fits the grouping of any policy country. What counts of
+        such a run is a part that is valid and either labelled or grouped as its country
+        writes it (`_classify`, `_weigh`): Russian and Arabic prose writes amounts, counts and
+        dates this way, a parse per country each."""
+        if not self._grouping.usable or "+" in raw or self._place_label(start, field_hint, layout) is True:
+            return False
+        if self._groups(segment, text, start, end, layout) or self._part_may_be_grouped(raw):
+            return False
+        return not may_name_a_phone(text[max(0, start - _CONTEXT_BEFORE):end + _CONTEXT_AFTER])
+
+    def _part_may_be_grouped(self, raw: str) -> bool:
+        """Whether some run of consecutive space-separated parts of `raw`, any `_spans` may
+        cut out, starts with "00" or may fit a country's grouping. Only digits the bare check
+        admits are ever read as a number (`_spans`, `_scan_segment`)."""
+        grouping, bare = self._grouping, self._bare_plausible
+        pieces = [_DIGIT_GROUPS.findall(piece) for piece in _WHITESPACE.split(raw)]
+        for first in range(len(pieces)):
+            digits, ends = "", []
+            for piece in pieces[first:]:
+                for group in piece:
+                    if digits:
+                        ends.append(len(digits))
+                    digits += group
+                if len(digits) > grouping.longest:
+                    break  # longer than any country's national number and what may precede it
+                if len(digits) < _MIN_DIGITS:
+                    continue
+                if digits.startswith("00") and not digits.startswith("000"):
+                    return True  # an international prefix counts without a label (`_classify`)
+                if ends and bare.fullmatch(digits) is not None and grouping.may_fit(digits, tuple(ends)):
+                    return True
+        return False
 
     def _candidates(self, texts: list[str]) -> Iterable[tuple[int, list, list]]:
         """For each text with any candidate, by its index: the candidate spans, and the bare

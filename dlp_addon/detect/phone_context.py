@@ -117,11 +117,24 @@ def text_label(before: str, after: str) -> bool | None:
     return True if said or _phone_word_after(after) else None
 
 
+# Every phone word as a plain substring of the case-folded text. Each character the label
+# pattern takes for a letter of a phone word (`İ` for `i`, `ſ` for `s`, `ᲂ` for `о`) folds
+# to exactly that letter once the dot above that folding leaves on `İ` is dropped (a test
+# checks every code point), so a window in which the pattern finds a phone word holds one
+# here too, however it is cut; the stdlib engine finds these a few times faster than
+# `regex` would the same words case-insensitively.
+_PHONE_WORDS = (*_PHONE_NOUNS, *_PHONE_VERBS, *_PHONE_STEMS)
+_FOLDED_PHONE_SUBSTRING = re.compile("|".join(map(re.escape, _PHONE_WORDS)))
+_DOT_ABOVE = "\u0307"
+
+
 def may_name_a_phone(window: str) -> bool:
     """False only where `text_label` cannot say True for a number with this text around it,
     however the window is cut into the words before and after it: a check costing a fraction
     of the label's, for the many numbers that only a phone word could make count."""
-    return not window.isascii() or _ASCII_PHONE_SUBSTRING.search(window.lower()) is not None
+    if window.isascii():
+        return _ASCII_PHONE_SUBSTRING.search(window.lower()) is not None
+    return _FOLDED_PHONE_SUBSTRING.search(window.casefold().replace(_DOT_ABOVE, "")) is not None
 
 
 # Cached because the words between a number and the digit or sentence end before it repeat
