@@ -734,7 +734,8 @@ class _GroupingCheck:
 
     def __init__(self, regions: Sequence[str]):
         self.countries: list[_CountryWriting] = []
-        self.usable, self.longest, self._shapes = False, 0, {}
+        self.usable, self.longest = False, 0
+        self._windows: dict[str, _Windows] = {}
         for code in dict.fromkeys(_country_code(r) for r in regions):
             # `parse` reads the start with the metadata of the region it is given (a policy
             # region), and after a country code with that of the code's main region; the
@@ -758,15 +759,12 @@ class _GroupingCheck:
             self.longest = max(self.longest, max(lengths, default=0) + longest_head)
             self.countries.append(_CountryWriting(code, lengths, offsets, _StartReader(code, trunks, internationals),
                                                   longest_head))
-        self._shapes: dict[tuple[int, tuple[int, ...]], list] = {}
         self.usable = True
 
-    def may_fit(self, digits: str, ends: tuple[int, ...]) -> bool:
-        """`digits` the run's digits, `ends` the offsets in them where its groups of digits
-        end, the last one's left out."""
-        if not digits.isascii():
-            return True  # `parse` reads other digits after normalising them; the patterns here do not
-        for country, skips in self._shape_fits(len(digits), ends):
+    def fits(self, digits: str, countries: _ShapeFits) -> bool:
+        """Whether a part of a run, of a shape that may fit (`windows`), fits in fact: what
+        `parse` would have to take off is at its start, and the rest fits a number type."""
+        for country, skips in countries:
             heads = country.start.heads(digits) if skips != (0,) else skips
             if any(skip in heads and _fits_a_type(digits[skip:], country.code) for skip in skips):
                 return True
@@ -774,21 +772,55 @@ class _GroupingCheck:
 
     _SHAPES_KEPT = 65536
 
-    def _shape_fits(self, size: int, ends: tuple[int, ...]) -> list[tuple[_CountryWriting, tuple[int, ...]]]:
-        """For each country, the digits `parse` would have to take off the start for a run
-        of this shape to fit its grouping, from what the metadata allows at most. Prose repeats
-        a few shapes (`2 3 3`, `2.2.4`), so each is worked out once."""
-        key = (size, ends)
-        fits = self._shapes.get(key)
-        if fits is None:
-            if len(self._shapes) >= self._SHAPES_KEPT:
-                self._shapes.clear()
-            fits = self._shapes[key] = [
-                (country, skips) for country in self.countries
-                if (skips := tuple(skip for skip in range(min(country.longest_head, size) + 1)
-                                   if size - skip in country.lengths and
-                                   all(end <= skip or end - skip in country.offsets.get(size - skip, ()) for end in ends)))]
-        return fits
+    def windows(self, shape: str) -> _Windows:
+        """The parts of runs of this shape (the run with each digit written as 9) that
+        `_spans` may cut out and `_classify` read: where those with enough digits start, and
+        those of them that may fit a country's grouping. Prose repeats a few shapes (amounts
+        `99 999 999`, dates `99.99.9999`), so each is worked out once."""
+        windows = self._windows.get(shape)
+        if windows is None:
+            if len(self._windows) >= self._SHAPES_KEPT:
+                self._windows.clear()
+            windows = self._windows[shape] = self._windows_of(shape)
+        return windows
+
+    def _windows_of(self, shape: str) -> _Windows:
+        pieces = [[len(group) for group in _DIGIT_GROUPS.findall(piece)] for piece in _WHITESPACE.split(shape)]
+        starts: dict[int, None] = {}
+        fitting = []
+        offset = 0
+        for first in range(len(pieces)):
+            size, ends = 0, []
+            for piece in pieces[first:]:
+                for group in piece:
+                    if size:
+                        ends.append(size)
+                    size += group
+                if size > self.longest:
+                    break  # longer than any country's national number and what may precede it
+                if size < _MIN_DIGITS:
+                    continue
+                starts[offset] = None
+                if ends and (countries := self._shape_fits(size, tuple(ends))):
+                    fitting.append((offset, offset + size, countries))
+            offset += sum(pieces[first])
+        return tuple(starts), tuple(fitting)
+
+    def _shape_fits(self, size: int, ends: tuple[int, ...]) -> _ShapeFits:
+        """For each country, the digits `parse` would have to take off the start for digits
+        of this size, broken at these offsets, to fit its grouping, from what the metadata
+        allows at most."""
+        return tuple(
+            (country, skips) for country in self.countries
+            if (skips := tuple(skip for skip in range(min(country.longest_head, size) + 1)
+                               if size - skip in country.lengths and
+                               all(end <= skip or end - skip in country.offsets.get(size - skip, ()) for end in ends))))
+
+
+_ShapeFits = tuple[tuple[_CountryWriting, tuple[int, ...]], ...]
+# Where parts with enough digits start, and (start, end, _ShapeFits) of those that may fit.
+_Windows = tuple[tuple[int, ...], tuple[tuple[int, int, _ShapeFits], ...]]
+_DIGITS_AS_NINE = str.maketrans("0123456789", "9" * 10)
 
 
 # How well a written grouping fits a reading of the number: exactly as its country writes
@@ -900,7 +932,8 @@ class PhoneDetector:
                 # Written with separators but no spaces (`202.555.0143`, `8-912-345-67-89`): the
                 # same check on its digits. Runs with spaces may hold a number and something
                 # else (`13800138000 25`), so they go on to be split.
-                if _DECIMAL.match(raw) or bare.fullmatch(_NON_DIGIT.sub("", raw)) is None:
+                # A dotted quad is an address, never a number (`_classify`, which it would reach whole).
+                if _DECIMAL.match(raw) or _DOTTED_QUAD.match(raw) or bare.fullmatch(_NON_DIGIT.sub("", raw)) is None:
                     continue
             if raw.isdigit():
                 # A bare run is one candidate; which countries its text points to is only
@@ -929,15 +962,17 @@ class PhoneDetector:
                       layout) -> bool:
         """True where no number inside a run written with separators could count, known
         before any reading of it is parsed: nothing labels it a phone (no field or column
-        saying so, no phone word near enough for any part of it), it is not a list item
-        (neither are its parts, which stand next to each other in the same cell), no part of it
-        starts with "00", and no part fits the grouping of any policy country. What counts of
+        saying so, no phone word near enough for any part of it), it is not a list item, no
+        part of it starts with "00", and no part fits the grouping of any policy country. What counts of
         such a run is a part that is valid and either labelled or grouped as its country
         writes it (`_classify`, `_weigh`): Russian and Arabic prose writes amounts, counts and
         dates this way, a parse per country each."""
         if not self._grouping.usable or "+" in raw or self._place_label(start, field_hint, layout) is True:
             return False
-        if self._groups(segment, text, start, end, layout) or self._part_may_be_grouped(raw):
+        # Only a run of one group of digits (`(1234567`) is read as a list item (`_weigh`): a
+        # part of a spaced run never is, as the rest of the run stands next to it in its cell.
+        if (len(_DIGIT_GROUPS.findall(raw)) == 1 and self._groups(segment, text, start, end, layout)) or \
+                self._part_may_be_grouped(raw):
             return False
         return not may_name_a_phone(text[max(0, start - _CONTEXT_BEFORE):end + _CONTEXT_AFTER])
 
@@ -945,24 +980,18 @@ class PhoneDetector:
         """Whether some run of consecutive space-separated parts of `raw`, any `_spans` may
         cut out, starts with "00" or may fit a country's grouping. Only digits the bare check
         admits are ever read as a number (`_spans`, `_scan_segment`)."""
-        grouping, bare = self._grouping, self._bare_plausible
-        pieces = [_DIGIT_GROUPS.findall(piece) for piece in _WHITESPACE.split(raw)]
-        for first in range(len(pieces)):
-            digits, ends = "", []
-            for piece in pieces[first:]:
-                for group in piece:
-                    if digits:
-                        ends.append(len(digits))
-                    digits += group
-                if len(digits) > grouping.longest:
-                    break  # longer than any country's national number and what may precede it
-                if len(digits) < _MIN_DIGITS:
-                    continue
-                if digits.startswith("00") and not digits.startswith("000"):
-                    return True  # an international prefix counts without a label (`_classify`)
-                if ends and bare.fullmatch(digits) is not None and grouping.may_fit(digits, tuple(ends)):
-                    return True
-        return False
+        if not raw.isascii():
+            return True  # `parse` reads other digits and spaces after normalising them; the checks here do not
+        starts, fitting = self._grouping.windows(raw.translate(_DIGITS_AS_NINE))
+        if not starts:
+            return False
+        digits = _NON_DIGIT.sub("", raw)
+        for start in starts:
+            if digits.startswith("00", start) and not digits.startswith("000", start):
+                return True  # an international prefix counts without a label (`_classify`)
+        bare = self._bare_plausible
+        return any(bare.fullmatch(part := digits[start:end]) is not None and self._grouping.fits(part, countries)
+                   for start, end, countries in fitting)
 
     def _candidates(self, texts: list[str]) -> Iterable[tuple[int, list, list]]:
         """For each text with any candidate, by its index: the candidate spans, and the bare

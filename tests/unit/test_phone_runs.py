@@ -41,6 +41,16 @@ def test_seeded_random_text():
         assert native.find(text) == phone._spans_by_regex(text), repr(text)
 
 
+def test_every_decimal_digit_of_every_plane():
+    # The scan keeps the Basic Multilingual Plane's digits in a table of its own: each one,
+    # and the characters beside each, must read as the pattern reads them.
+    digits = [chr(c) for c in range(0x110000) if chr(c).isdecimal() and chr(c) not in "0123456789"]
+    assert len(digits) > 500
+    for digit in digits:
+        for text in (f"中 {digit * 8} ж", f"ж{chr(ord(digit) + 1)}{digit * 7}", f"{digit * 4}-{digit * 4}"):
+            assert native.find(text) == phone._spans_by_regex(text), repr(text)
+
+
 def test_detector_uses_it():
     assert phone.candidate_spans is native.find
 
