@@ -740,13 +740,14 @@ class _GroupingCheck:
             # `parse` reads the start with the metadata of the region it is given (a policy
             # region), and after a country code with that of the code's main region; the
             # number may then be of any region sharing the code.
-            sharing = [m for m in map(PhoneMetadata.metadata_for_region, phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code, ()))
-                       if m is not None]
+            sharing = [m for m in map(PhoneMetadata.metadata_for_region,
+                                      phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code, ())) if m is not None]
             given = [PhoneMetadata.metadata_for_region(r) for r in regions if _country_code(r) == code]
             reading = [*given, PhoneMetadata.metadata_for_region_or_calling_code(
                 code, phonenumbers.region_code_for_country_code(code))]
             offsets = _separator_offsets(code)
-            if offsets is None or not sharing or None in reading or any(m.national_prefix_transform_rule for m in reading):
+            if offsets is None or not sharing or None in reading or \
+                    any(m.national_prefix_transform_rule for m in reading):
                 return
             trunks = [m.national_prefix_for_parsing for m in reading if m.national_prefix_for_parsing]
             internationals = [m.international_prefix for m in given if m.international_prefix]
@@ -963,10 +964,10 @@ class PhoneDetector:
         """True where no number inside a run written with separators could count, known
         before any reading of it is parsed: nothing labels it a phone (no field or column
         saying so, no phone word near enough for any part of it), it is not a list item, no
-        part of it starts with "00", and no part fits the grouping of any policy country. What counts of
-        such a run is a part that is valid and either labelled or grouped as its country
-        writes it (`_classify`, `_weigh`): Russian and Arabic prose writes amounts, counts and
-        dates this way, a parse per country each."""
+        part of it starts with "00", and no part fits the grouping of any policy country.
+        What counts of such a run is a part that is valid and either labelled or grouped as
+        its country writes it (`_classify`, `_weigh`): Russian and Arabic prose writes
+        amounts, counts and dates this way, a parse per country each."""
         if not self._grouping.usable or "+" in raw or self._place_label(start, field_hint, layout) is True:
             return False
         # Only a run of one group of digits (`(1234567`) is read as a list item (`_weigh`): a
