@@ -50,7 +50,8 @@ _PHONE_WORD_PATTERN = regex.compile(
 # Every ASCII word above as a plain substring: ASCII text without any of them holds no
 # phone word, wherever a window into it starts or ends (see `may_name_a_phone`; the phone
 # detector's C filter looks for the same words).
-ASCII_PHONE_WORDS = tuple(w for w in (*_PHONE_NOUNS, *_PHONE_VERBS, *_PHONE_STEMS) if w.isascii())
+_PHONE_WORDS = (*_PHONE_NOUNS, *_PHONE_VERBS, *_PHONE_STEMS)
+ASCII_PHONE_WORDS = tuple(w for w in _PHONE_WORDS if w.isascii())
 _ASCII_PHONE_SUBSTRING = re.compile("|".join(map(re.escape, ASCII_PHONE_WORDS)))
 _NOT_PHONE_WORDS = ("订单", "单号", "编号", "заказ", "счет", "счёт", "طلب", "فاتورة", "سفارش", "فاکتور",
                     "ऑर्डर", "आदेश", "चालान", "बिल")
@@ -123,7 +124,6 @@ def text_label(before: str, after: str) -> bool | None:
 # checks every code point), so a window in which the pattern finds a phone word holds one
 # here too, however it is cut; the stdlib engine finds these a few times faster than
 # `regex` would the same words case-insensitively.
-_PHONE_WORDS = (*_PHONE_NOUNS, *_PHONE_VERBS, *_PHONE_STEMS)
 _FOLDED_PHONE_SUBSTRING = re.compile("|".join(map(re.escape, _PHONE_WORDS)))
 _DOT_ABOVE = "\u0307"
 
