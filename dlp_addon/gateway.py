@@ -215,9 +215,13 @@ class DlpAddon:
         return True
 
     def _complete_later(self, runtime: _Runtime, request: RequestData, incident_id: str, partial: Inspection) -> None:
+        # Only the count holds on to the body, so the record of a 100 MiB list (400,000
+        # hashes, tens of megabytes of JSON) is built once the body is freed, not beside it.
+        pending = [request]
+
         async def complete() -> None:
             # A full count that ran out of time still holds what the start held.
-            counted = await _count_whole(runtime.pool, request)
+            counted = await _count_whole(runtime.pool, pending.pop())
             inspection = merge(partial, replace(counted, safe_path=counted.safe_path or partial.safe_path))
             loop = asyncio.get_running_loop()
             try:

@@ -147,12 +147,22 @@ def test_the_tally_keeps_each_identifier_once_and_sums_its_occurrences():
     tally.add(50, Inspection(problems=(timeout,)))
     tally.stop("timeout", "after 20 s")
     result = tally.inspection()
-    assert [(e.digest, e.occurrences, e.masked) for e in result.evidence] == [
-        ("d1", 5, "a***@x.com"), ("d2", 1, "+7***"), ("d3", 1, "b***@x.com")]
+    assert [(e.kind, e.digest, e.occurrences, e.masked) for e in result.evidence] == [
+        ("email", "d1", 5, "a***@x.com"), ("email", "d3", 1, "b***@x.com"), ("phone", "d2", 1, "+7***")]
     assert result.bytes_inspected == 185 and result.exempt == 1 and result.safe_path == "/p"
     assert result.problems == (timeout, Problem("timeout", "body", "full count stopped after 20 s: "
                                                                    "250 of 300 bytes counted"))
 
+
+
+def test_the_tally_keeps_where_each_identifier_was_first_seen():
+    tally = full_count.Tally(total_bytes=200, safe_path="/p")
+    tally.add(100, Inspection(evidence=(Evidence("email", "d1", "", "body:text", 1),
+                                        Evidence("email", "d2", "", "body:line 7", 1))))
+    tally.add(100, Inspection(evidence=(Evidence("email", "d2", "", "body:text", 1),
+                                        Evidence("phone", "d3", "", "body:text", 1))))
+    assert [(e.digest, e.where, e.occurrences) for e in tally.inspection().evidence] == [
+        ("d1", "body:text", 1), ("d2", "body:line 7", 2), ("d3", "body:text", 1)]
 
 def _count(policy, body: bytes, content_type: str = "text/csv", seconds: float | None = None) -> Inspection:
     async def scenario():
