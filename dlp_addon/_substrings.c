@@ -1,0 +1,158 @@
+/*
+ * Whether a text holds any of a few short strings, read in one pass.
+ *
+ * The email detector asks this of every message before it matches anything: does any text
+ * write an "@" out (" at ", " собака ", "艾特", ...)? Python's `in`, once per string, read a
+ * MiB of Russian prose eleven times over: about a sixth of the engine's time on it. Here each
+ * character is looked up once in a bitmap of the strings' first characters, and only where
+ * one starts is the rest compared. `contains_any(text, needles)` is `any(n in text for n in
+ * needles)`; tests/unit/test_substrings.py holds the two to the same answers.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_NEEDLES 64
+#define BMP 0x10000
+
+typedef struct {
+    Py_ssize_t count;
+    Py_UCS4 first[MAX_NEEDLES], second[MAX_NEEDLES];
+    Py_ssize_t size[MAX_NEEDLES];
+    int kind[MAX_NEEDLES];
+    const void *data[MAX_NEEDLES];
+    uint8_t singles[BMP / 8];  /* needles of one character in the BMP: finding it is enough */
+    uint8_t starts[BMP / 8];   /* first characters of the needles in the BMP, one bit each */
+    uint8_t pairs[BMP / 8];    /* their first two, hashed: spaces start most needles and text */
+    Py_UCS4 far[MAX_NEEDLES];  /* first characters above the BMP */
+    Py_ssize_t far_count;
+} Needles;
+
+static inline unsigned pair_hash(Py_UCS4 a, Py_UCS4 b) {
+    return (unsigned)((a * 0x9E3779B1u) ^ b) & (BMP - 1);
+}
+
+static inline int bit(const uint8_t *bits, unsigned i) {
+    return (bits[i >> 3] >> (i & 7)) & 1;
+}
+
+static inline int may_start(const Needles *set, Py_UCS4 c) {
+    if (c < BMP)
+        return bit(set->starts, c);
+    for (Py_ssize_t j = 0; j < set->far_count; j++)
+        if (set->far[j] == c)
+            return 1;
+    return 0;
+}
+
+/* Whether a needle starts at `position` of the text; `from` characters of it already match
+ * (1: its first, 2: its first two, and it has two or more). */
+static int starts_here(int kind, const void *data, Py_ssize_t length, Py_ssize_t position, const Needles *set,
+                       Py_ssize_t from) {
+    Py_UCS4 c = PyUnicode_READ(kind, data, position);
+    Py_UCS4 next = position + 1 < length ? PyUnicode_READ(kind, data, position + 1) : 0;
+    for (Py_ssize_t j = 0; j < set->count; j++) {
+        Py_ssize_t size = set->size[j];
+        if (set->first[j] != c || size > length - position || (from == 2 && (size < 2 || set->second[j] != next)))
+            continue;
+        Py_ssize_t k = from;
+        while (k < size && PyUnicode_READ(kind, data, position + k) == PyUnicode_READ(set->kind[j], set->data[j], k))
+            k++;
+        if (k == size)
+            return 1;
+    }
+    return 0;
+}
+
+#define SCAN(TYPE)                                                                            \
+    do {                                                                                      \
+        const TYPE *chars = (const TYPE *)data;                                               \
+        for (Py_ssize_t i = 0; i < length; i++) {                                             \
+            Py_UCS4 c = chars[i];                                                             \
+            if (!may_start(set, c))                                                           \
+                continue;                                                                     \
+            if (c >= BMP ? starts_here(kind, data, length, i, set, 1)                         \
+                         : bit(set->singles, c) ||                                            \
+                               (i + 1 < length && bit(set->pairs, pair_hash(c, chars[i + 1])) && \
+                                starts_here(kind, data, length, i, set, 2)))                  \
+                return 1;                                                                     \
+        }                                                                                     \
+    } while (0)
+
+static int scan(PyObject *text, const Needles *set) {
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    if (kind == PyUnicode_1BYTE_KIND)
+        SCAN(Py_UCS1);
+    else if (kind == PyUnicode_2BYTE_KIND)
+        SCAN(Py_UCS2);
+    else
+        SCAN(Py_UCS4);
+    return 0;
+}
+
+static PyObject *contains_any(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "contains_any(text: str, needles: tuple[str, ...])");
+        return NULL;
+    }
+    PyObject *text = args[0], *needles = args[1];
+    Py_ssize_t count = PyTuple_GET_SIZE(needles);
+    if (count > MAX_NEEDLES) {
+        PyErr_Format(PyExc_ValueError, "at most %d needles", MAX_NEEDLES);
+        return NULL;
+    }
+    int found = 0;
+    for (Py_ssize_t j = 0; j < count; j++) {
+        PyObject *needle = PyTuple_GET_ITEM(needles, j);
+        if (!PyUnicode_Check(needle)) {
+            PyErr_SetString(PyExc_TypeError, "needles must be str");
+            return NULL;
+        }
+        found |= PyUnicode_GET_LENGTH(needle) == 0; /* "" is in every text */
+    }
+    if (found)
+        Py_RETURN_TRUE;
+    Needles *set = PyMem_Calloc(1, sizeof(Needles));
+    if (set == NULL)
+        return PyErr_NoMemory();
+    set->count = count;
+    for (Py_ssize_t j = 0; j < count; j++) {
+        PyObject *needle = PyTuple_GET_ITEM(needles, j);
+        Py_ssize_t size = PyUnicode_GET_LENGTH(needle);
+        Py_UCS4 c = PyUnicode_READ_CHAR(needle, 0);
+        set->first[j] = c;
+        set->second[j] = size > 1 ? PyUnicode_READ_CHAR(needle, 1) : 0;
+        set->size[j] = size;
+        set->kind[j] = PyUnicode_KIND(needle);
+        set->data[j] = PyUnicode_DATA(needle);
+        if (c >= BMP) {
+            set->far[set->far_count++] = c;
+            continue;
+        }
+        set->starts[c >> 3] |= (uint8_t)(1u << (c & 7));
+        if (size == 1) {
+            set->singles[c >> 3] |= (uint8_t)(1u << (c & 7));
+        } else {
+            unsigned h = pair_hash(c, set->second[j]);
+            set->pairs[h >> 3] |= (uint8_t)(1u << (h & 7));
+        }
+    }
+    found = scan(text, set);
+    PyMem_Free(set);
+    return PyBool_FromLong(found);
+}
+
+static PyMethodDef methods[] = {
+    {"contains_any", (PyCFunction)(void (*)(void))contains_any, METH_FASTCALL,
+     "contains_any(text, needles) -> bool: any(needle in text for needle in needles), in one pass."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_substrings", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__substrings(void) {
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,63 @@
+"""The one-pass look for any of a few strings in C answers what `in` answers, string by string."""
+
+import importlib
+import os
+import random
+
+import pytest
+
+from dlp_addon.detect import email
+
+if os.environ.get("DLP_REQUIRE_NATIVE"):  # set by .ci/run, where a compiler is known to be
+    native = importlib.import_module("dlp_addon._substrings")
+else:
+    native = pytest.importorskip("dlp_addon._substrings", reason="the C look was not built (no compiler when installed)")
+
+# What the email detector looks for, their first characters and pieces of them, and
+# characters that make a str two or four bytes wide (one of them the first of a needle).
+_ALPHABET = "  aAtT@.()[]" + "собакаСОБА" + "آتاَ" + "艾特圈点" + "x\n😀🙂"
+_NEEDLE_PARTS = " aAtT@собаСОБАآتاَ艾特圈点😀🙂x"
+
+
+def _answer(text: str, needles: tuple[str, ...]) -> bool:
+    return any(needle in text for needle in needles)
+
+
+def test_the_email_detectors_hints_are_found_as_in_finds_them():
+    texts = ["", " at ", "meet me at noon", "x AT y", "ivan собака mail", "ivan Собака", "ivan СОБАКА", "ivan соб",
+             "علی آت جیمیل", "علی ات", "张三艾特qq", "圈a", "圈", "艾", "a@b dot com", "a @ b", "点", "ТОЧКА", "😀 at 🙂"]
+    for hints in (email._WRITTEN_AT_HINTS, email._SPACED_OR_WRITTEN_DOT, email._ENGLISH_AT):
+        for text in texts:
+            assert native.contains_any(text, hints) == _answer(text, hints), (text, hints)
+
+
+def test_random_texts_and_needles_get_the_answer_in_gives():
+    rng = random.Random(20261203)
+    for _ in range(20000):
+        text = "".join(rng.choice(_ALPHABET) for _ in range(rng.randrange(0, 40)))
+        needles = tuple("".join(rng.choice(_NEEDLE_PARTS) for _ in range(rng.randrange(1, 5)))
+                        for _ in range(rng.randrange(0, 6)))
+        if text and rng.random() < 0.3:  # a needle cut from the text itself, at its end often
+            start = rng.randrange(len(text))
+            needles += (text[start:start + rng.randrange(1, 5)],)
+        assert native.contains_any(text, needles) == _answer(text, needles), (text, needles)
+
+
+def test_edge_cases():
+    assert native.contains_any("", ("",)) and native.contains_any("abc", ("x", ""))
+    assert not native.contains_any("", ("a",)) and not native.contains_any("abc", ())
+    assert not native.contains_any("ab", ("abc",)) and native.contains_any("xab", ("ab",))
+    assert native.contains_any("a😀", ("😀",)) and not native.contains_any("a😀", ("😀x",))
+    wide = "ж" * 100_000 + " собака "
+    assert native.contains_any(wide, email._WRITTEN_AT_HINTS)
+
+
+def test_wrong_arguments_raise():
+    with pytest.raises(TypeError):
+        native.contains_any(b"bytes", ("a",))
+    with pytest.raises(TypeError):
+        native.contains_any("text", ["a"])
+    with pytest.raises(TypeError):
+        native.contains_any("text", ("a", 1))
+    with pytest.raises(ValueError):
+        native.contains_any("text", tuple("abcdefgh" * 9))
