@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import functools
 import html
 import json
 import quopri
@@ -27,17 +28,26 @@ from dlp_addon.extract import content, sniff
 from dlp_addon.extract.budget import Budget
 from dlp_addon.extract.charset import decode_text, detect, looks_binary
 
+
 _MIN_RUN = 16  # base64 of the shortest address worth finding ("ivan@mail.ru")
 # Both alphabets at once (a JWT or URL-safe token is the same thing as a base64 field). A line
 # break continues a run only after a full-width line, since MIME and PEM wrap at 64 or 76.
 # The look-behind only spares the engine retrying inside runs shorter than 16 (it never starts
 # a match mid-run anyway).
 _RUN = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}(?:(?<=[A-Za-z0-9+/_-]{40})\r?\n[A-Za-z0-9+/_-]+)*={0,2}")
-# Every base64 character as "A", everything else (each byte of a non-ASCII character too) as
-# " ": whether a text holds a run of sixteen is then a substring search at memory speed.
-_AS_RUN_SHAPE = bytes(ord("A") if chr(b) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
-                      else ord(" ") for b in range(256))
-_SHORTEST_RUN = b"A" * _MIN_RUN
+_BASE64_CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+
+try:  # whether a text holds a run of them, in one pass in C (see the file)
+    from dlp_addon._substrings import has_run
+except ImportError:
+    @functools.cache
+    def _as_run_shape(characters: str) -> bytes:
+        # Each of the (ASCII) characters as "A", every other byte (each of a non-ASCII
+        # character's too) as " ": a run is then a substring search at memory speed.
+        return bytes(ord("A") if chr(b) in characters else ord(" ") for b in range(256))
+
+    def has_run(text: str, characters: str, length: int) -> bool:
+        return b"A" * length in text.encode("utf-8", "surrogatepass").translate(_as_run_shape(characters))
 _HEX = "0123456789abcdefABCDEF-"
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _HEAD = 512  # base64 characters decoded first: 384 bytes show any container's magic and tar's
@@ -91,6 +101,8 @@ def extract(text: str, budget: Budget, *, where: str, field: str = "", group: st
 def _unescape(text: str) -> tuple[str, str] | None:
     """The text with every kind of escape it holds undone, and their names; None if it has none."""
     if len(text) >= _REGIONS_FROM and not _has_references(text) and not _has_quoted_printable(text):
+        if not _has_json_escapes(text) and not _has_percent(text):
+            return None  # prose with a "%" or an "=" in it: no need to cut it into lines to know
         text = _escaped_regions(text)
     names = []
     for name, present, decode in _TEXTUAL:
@@ -188,12 +200,11 @@ _TEXTUAL = (
 # -- base64 ----------------------------------------------------------------------------------
 
 def _open_base64(text: str, budget: Budget, where: str, field: str, depth: int) -> None:
+    if not has_run(text, _BASE64_CHARACTERS, _MIN_RUN):
+        return  # prose has no run of sixteen, and is only read once for it
     if text.lower() == text or text.upper() == text:
         # No run can mix cases if the text does not (see _may_be_base64): telemetry, hex
         # ids and UUIDs are skipped at the speed of a copy rather than scanned run by run.
-        return
-    if len(text) > _HEAD and _SHORTEST_RUN not in text.encode("utf-8", "surrogatepass").translate(_AS_RUN_SHAPE):
-        # Prose has no run of sixteen: a long text is only searched run by run if it has one.
         return
     for number, match in enumerate(_RUN.finditer(text)):
         if number % _CHECK_EVERY == _CHECK_EVERY - 1 and budget.out_of_time(where):

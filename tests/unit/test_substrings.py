@@ -1,12 +1,15 @@
-"""The one-pass look for any of a few strings in C answers what `in` answers, string by string."""
+"""The one-pass looks in C answer what Python answers: `in`, string by string, and a pattern
+for a run of characters."""
 
 import importlib
 import os
 import random
+import re
 
 import pytest
 
 from dlp_addon.detect import email
+from dlp_addon.extract import embedded
 
 if os.environ.get("DLP_REQUIRE_NATIVE"):  # set by .ci/run, where a compiler is known to be
     native = importlib.import_module("dlp_addon._substrings")
@@ -61,3 +64,18 @@ def test_wrong_arguments_raise():
         native.contains_any("text", ("a", 1))
     with pytest.raises(ValueError):
         native.contains_any("text", tuple("abcdefgh" * 9))
+
+
+def test_runs_of_base64_characters_are_found_as_a_pattern_finds_them():
+    rng = random.Random(20261204)
+    alphabet = "aZ09+/_-" * 3 + " .=\n\rж😀\udc80"
+    pattern = re.compile(f"[{re.escape(embedded._BASE64_CHARACTERS)}]{{16}}")
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 60)))
+        assert native.has_run(text, embedded._BASE64_CHARACTERS, 16) == bool(pattern.search(text)), repr(text)
+    for length in (0, 1, 2, 5):
+        assert native.has_run("ab-ж-cd", "abcd", length) == (length <= 2)
+    with pytest.raises(ValueError):
+        native.has_run("text", "жa", 2)
+    with pytest.raises(TypeError):
+        native.has_run("text", "ab", "2")
