@@ -766,9 +766,15 @@ class _GroupingCheck:
         """Whether a part of a run, of a shape that may fit (`windows`), fits in fact: what
         `parse` would have to take off is at its start, and the rest fits a number type."""
         for country, skips in countries:
-            heads = country.start.heads(digits) if skips != (0,) else skips
-            if any(skip in heads and _fits_a_type(digits[skip:], country.code) for skip in skips):
-                return True
+            heads = None  # what parse may take off: only worked out for a skip other than none
+            for skip in skips:
+                if skip:
+                    if heads is None:
+                        heads = country.start.heads(digits)
+                    if skip not in heads:
+                        continue
+                if _fits_a_type(digits[skip:], country.code):
+                    return True
         return False
 
     _SHAPES_KEPT = 65536
@@ -990,9 +996,15 @@ class PhoneDetector:
         for start in starts:
             if digits.startswith("00", start) and not digits.startswith("000", start):
                 return True  # an international prefix counts without a label (`_classify`)
-        bare = self._bare_plausible
-        return any(bare.fullmatch(part := digits[start:end]) is not None and self._grouping.fits(part, countries)
-                   for start, end, countries in fitting)
+        bare, grouping = self._bare_plausible, self._grouping
+        automaton = bare.automaton if bare.exact else None
+        for start, end, countries in fitting:
+            part = digits[start:end]
+            # The automaton asked directly: this runs for most spaced numbers in prose.
+            fits = _accepts(part, automaton.transitions, automaton.accepting) if automaton is not None else None
+            if (fits if fits is not None else bare.fullmatch(part) is not None) and grouping.fits(part, countries):
+                return True
+        return False
 
     def _candidates(self, texts: list[str]) -> Iterable[tuple[int, list, list]]:
         """For each text with any candidate, by its index: the candidate spans, and the bare
