@@ -280,15 +280,38 @@ static PyObject *find(PyObject *module, PyObject *arg) {
 typedef struct {
     const Text *text;
     const Plans *plans;
-    PyObject *spans, *rejected;
+    PyObject *spans, *rejected; /* rejected NULL: packed instead */
+    int64_t *packed;            /* start, end, start, end, ... */
+    Py_ssize_t rejected_count, packed_room;
 } Sorting;
+
+static int pack_span(Sorting *s, Py_ssize_t start, Py_ssize_t end) {
+    if (2 * s->rejected_count >= s->packed_room) {
+        Py_ssize_t room = s->packed_room ? 2 * s->packed_room : 256;
+        int64_t *grown = PyMem_Realloc(s->packed, (size_t)room * sizeof(int64_t));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        s->packed = grown;
+        s->packed_room = room;
+    }
+    s->packed[2 * s->rejected_count] = start;
+    s->packed[2 * s->rejected_count + 1] = end;
+    return 0;
+}
 
 static int sort_one(Py_ssize_t start, Py_ssize_t end, void *context) {
     Sorting *s = context;
     int bare = 0;
     switch (look(s->plans, s->text, start, end, &bare)) {
     case FITS_NOT:
-        return bare ? append_span(s->rejected, start, end) : 0;
+        if (!bare)
+            return 0;
+        if ((s->rejected == NULL ? pack_span(s, start, end) : append_span(s->rejected, start, end)) < 0)
+            return -1;
+        s->rejected_count++;
+        return 0;
     case BROKEN_TABLE:
         PyErr_SetString(PyExc_ValueError, "the automaton names a state it does not have");
         return -1;
@@ -313,7 +336,7 @@ static PyObject *scan(PyObject *module, PyObject *args) {
     rejected = PyList_New(0);
     if (spans == NULL || rejected == NULL)
         goto done;
-    Sorting sorting = {&t, &plans, spans, rejected};
+    Sorting sorting = {&t, &plans, spans, rejected, NULL, 0, 0};
     if (each_candidate(&t, sort_one, &sorting) < 0)
         goto done;
     result = PyTuple_Pack(2, spans, rejected);
@@ -325,15 +348,21 @@ done:
     return result;
 }
 
-/* scan_all(texts, next_states, accepting): `scan` over each str of a list, as
+/* scan_all(texts, next_states, accepting, listed_up_to=-1): `scan` over each str of a list, as
  * [(index, spans, rejected), ...] for the texts where it found any run. A JSON document or a
- * form is thousands of short values, and most hold no run at all: they cost no Python here. */
+ * form is thousands of short values, and most hold no run at all: they cost no Python here.
+ * A text longer than `listed_up_to` characters (if that is not negative) has its rejected runs
+ * packed into bytes instead, as int64 start, end, start, end...: a table of counters has a
+ * hundred thousand, and a tuple each cost as much as the scan. */
 static PyObject *scan_all(PyObject *module, PyObject *args) {
     PyObject *texts;
     Py_buffer next, accepting;
-    if (!PyArg_ParseTuple(args, "O!y*y*:scan_all", &PyList_Type, &texts, &next, &accepting))
+    Py_ssize_t listed_up_to = -1;
+    if (!PyArg_ParseTuple(args, "O!y*y*|n:scan_all", &PyList_Type, &texts, &next, &accepting, &listed_up_to))
         return NULL;
     PyObject *hits = NULL, *spans = NULL, *rejected = NULL;
+    int64_t *packed = NULL;
+    Py_ssize_t packed_room = 0;
     if (accepting.len < 1 || next.len != accepting.len * 10 * (Py_ssize_t)sizeof(int32_t)) {
         PyErr_SetString(PyExc_ValueError, "scan_all() needs ten int32 next states for each accepting flag");
         goto failed;
@@ -348,22 +377,29 @@ static PyObject *scan_all(PyObject *module, PyObject *args) {
             PyErr_SetString(PyExc_TypeError, "scan_all() takes a list of str");
             goto failed;
         }
+        Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+        int listed = listed_up_to < 0 || length <= listed_up_to;
         /* Kept across texts while they stay empty: most texts find nothing. */
         if (spans == NULL && (spans = PyList_New(0)) == NULL)
             goto failed;
-        if (rejected == NULL && (rejected = PyList_New(0)) == NULL)
+        if (listed && rejected == NULL && (rejected = PyList_New(0)) == NULL)
             goto failed;
-        Text t = {PyUnicode_KIND(text), PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text)};
-        Sorting sorting = {&t, &plans, spans, rejected};
-        if (each_candidate(&t, sort_one, &sorting) < 0)
+        Text t = {PyUnicode_KIND(text), PyUnicode_DATA(text), length};
+        Sorting sorting = {&t, &plans, spans, listed ? rejected : NULL, packed, 0, packed_room};
+        int failed = each_candidate(&t, sort_one, &sorting) < 0;
+        packed = sorting.packed; /* it may have grown */
+        packed_room = sorting.packed_room;
+        if (failed)
             goto failed;
-        if (PyList_GET_SIZE(spans) == 0 && PyList_GET_SIZE(rejected) == 0)
+        if (PyList_GET_SIZE(spans) == 0 && sorting.rejected_count == 0)
             continue;
+        PyObject *runs = listed ? (Py_INCREF(rejected), rejected)
+                                : PyBytes_FromStringAndSize((const char *)packed,
+                                                            2 * sorting.rejected_count * (Py_ssize_t)sizeof(int64_t));
         PyObject *index = PyLong_FromSsize_t(i);
-        if (index == NULL)
-            goto failed;
-        PyObject *hit = PyTuple_Pack(3, index, spans, rejected);
-        Py_DECREF(index);
+        PyObject *hit = runs != NULL && index != NULL ? PyTuple_Pack(3, index, spans, runs) : NULL;
+        Py_XDECREF(index);
+        Py_XDECREF(runs);
         if (hit == NULL)
             goto failed;
         int appended = PyList_Append(hits, hit);
@@ -371,10 +407,12 @@ static PyObject *scan_all(PyObject *module, PyObject *args) {
         if (appended < 0)
             goto failed;
         Py_CLEAR(spans);
-        Py_CLEAR(rejected);
+        if (listed)
+            Py_CLEAR(rejected);
     }
     Py_XDECREF(spans);
     Py_XDECREF(rejected);
+    PyMem_Free(packed);
     PyBuffer_Release(&next);
     PyBuffer_Release(&accepting);
     return hits;
@@ -382,6 +420,7 @@ failed:
     Py_XDECREF(hits);
     Py_XDECREF(spans);
     Py_XDECREF(rejected);
+    PyMem_Free(packed);
     PyBuffer_Release(&next);
     PyBuffer_Release(&accepting);
     return NULL;
@@ -592,8 +631,9 @@ static PyMethodDef methods[] = {
      "scan(text, next_states, accepting) -> (spans, rejected): the candidates, with the runs that fail the "
      "bare-number check taken out (see PhoneDetector._scan_segment); bare ones are listed in rejected."},
     {"scan_all", scan_all, METH_VARARGS,
-     "scan_all(texts, next_states, accepting) -> [(index, spans, rejected), ...]: scan() over each str of a "
-     "list, for the texts where it found any run."},
+     "scan_all(texts, next_states, accepting, listed_up_to=-1) -> [(index, spans, rejected), ...]: scan() over "
+     "each str of a list, for the texts where it found any run; a text longer than listed_up_to has its "
+     "rejected runs packed into bytes (int64 start, end, ...)."},
     {"worth_weighing", worth_weighing, METH_VARARGS,
      "worth_weighing(text, spans, delimiter, column_hints, first_line_end, field_hint, words) -> the spans "
      "less the bare runs PhoneDetector._weigh would drop without a trace."},

@@ -18,10 +18,11 @@ with the trunk prefix (a UK `07911 123456`, never `7911 123456`).
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import phonenumbers
@@ -893,6 +894,8 @@ class PhoneDetector:
                 if self._late():
                     break
                 segment, norm = segments[index]
+                if type(rejected) is bytes and segment.layout != "text":
+                    rejected = list(_unpacked(rejected))  # a long value's: each counts in its column
                 if checked and segment.layout == "value" and columns.took(segment, norm, spans, rejected, weak,
                                                                           self._rejected):
                     continue
@@ -902,18 +905,19 @@ class PhoneDetector:
             self._segments = []  # not kept alive until the next message
         return found
 
-    def _scan_segment(self, segment: Segment, norm: Normalized, spans: list, rejected: list, checked: bool,
+    def _scan_segment(self, segment: Segment, norm: Normalized, spans: list, rejected: list | bytes, checked: bool,
                       found: list, weak: list) -> None:
         text = norm.text
         if not spans and (not rejected or segment.layout == "text"):
             return  # rejected runs only matter in text as siblings of weak candidates
         field_hint = field_says_phone(segment.field)
+        packed = None  # a long text's rejected runs (see _candidates), read if they are counted
         if field_hint is False:
             if not spans:
                 return  # an id's or a time's value: not counted as a member of any column
             rejected = []
-        else:
-            rejected = [r for r in rejected if r[1] - r[0] >= _MIN_DIGITS]
+        elif type(rejected) is bytes:
+            rejected, packed = [], rejected
         layout = _TextLayout(text) if segment.layout == "text" else None
         if layout is not None and checked and field_hint is not True and _worth_weighing is not None:
             # The bare runs `_weigh` would drop on their label or for want of one, left in C:
@@ -963,7 +967,8 @@ class PhoneDetector:
                 for group in self._groups(segment, text, run_start, run_end, layout):
                     self._rejected[group] += 1
         elif len(weak) > weak_before:
-            self._count_rejected(segment, text, layout, weak[weak_before:], rejected)
+            runs = rejected if packed is None else itertools.chain(_unpacked(packed), rejected)
+            self._count_rejected(segment, text, layout, weak[weak_before:], runs)
 
     def _cannot_count(self, segment: Segment, text: str, start: int, end: int, raw: str, field_hint: bool | None,
                       layout) -> bool:
@@ -1006,17 +1011,18 @@ class PhoneDetector:
                 return True
         return False
 
-    def _candidates(self, texts: list[str]) -> Iterable[tuple[int, list, list]]:
+    def _candidates(self, texts: list[str]) -> Iterable[tuple[int, list, list | bytes]]:
         """For each text with any candidate, by its index: the candidate spans, and the bare
-        runs already known to fit no plan (taken out of the spans). Whether the bare ASCII runs
-        left in the spans are known to fit one is `_BareCheck.exact`."""
+        runs already known to fit no plan (taken out of the spans), packed (`_unpacked`) for
+        a text longer than _REJECTED_LISTED_UP_TO. Whether the bare ASCII runs left in the
+        spans are known to fit one is `_BareCheck.exact`."""
         automaton = self._bare_plausible.automaton
         if automaton is None:
             return ((index, spans, []) for index, text in enumerate(texts) if (spans := candidate_spans(text)))
-        return _scan_all_checked(texts, automaton.transitions, automaton.accepting)
+        return _scan_all_checked(texts, automaton.transitions, automaton.accepting, _REJECTED_LISTED_UP_TO)
 
     def _count_rejected(self, segment: Segment, text: str, layout, weak: list[_Weak],
-                        rejected: list[tuple[int, int]]) -> None:
+                        rejected: Iterable[tuple[int, int]]) -> None:
         """How many members of this text's columns fit no numbering plan, as far as that can
         still matter: a column with fewer than GROUP_MIN_SIZE candidates is no list however
         many members failed, and one whose failures already outnumber a fifth of its
@@ -1431,6 +1437,19 @@ class _TextLayout:
                 return False
             i += 1
         return True
+
+
+# Characters of a text up to which the C scan lists its rejected runs as tuples: beyond, in a
+# table of counters or a log, a hundred thousand of them cost as much to list as the scan,
+# and outside a JSON value or a form field they are only read next to a weak candidate, as
+# far as its columns can still be lists (`_count_rejected`).
+_REJECTED_LISTED_UP_TO = 4096
+
+
+def _unpacked(packed: bytes) -> Iterator[tuple[int, int]]:
+    """The (start, end) spans of runs the C scan packed as int64 start, end, start, end..."""
+    numbers = iter(memoryview(packed).cast("q"))
+    return zip(numbers, numbers)
 
 
 class _Columns:

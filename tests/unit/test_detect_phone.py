@@ -491,3 +491,39 @@ def test_the_folded_look_for_phone_words_takes_every_letter_the_label_pattern_ta
                 assert folded == letter, (hex(code_point), letter)
     assert taken > len(letters)
     assert phone_context.may_name_a_phone("MOBİLE 8 912 345 67 89") and phone_context.may_name_a_phone("ſms: ۰۹۱۲")
+
+
+def _column_table(rng: random.Random, rows: int) -> str:
+    """A CSV whose columns mix bare mobile numbers with counters that fit no numbering plan
+    (which the C scan rejects), in a share of its own per column."""
+    def cell(share: float) -> str:
+        if rng.random() < share:
+            return rng.choice(("99", "5")) + "".join(rng.choice("0123456789") for _ in range(11))
+        return rng.choice(("139", "138")) + "".join(rng.choice("0123456789") for _ in range(8))
+
+    shares = [rng.choice((0.0, 0.2, 0.4, 0.5, 0.7)) for _ in range(3)]
+    header = rng.choice(["id,a,b,c", "", "n;x;y;z"])
+    delimiter = ";" if header.startswith("n;") else ","
+    lines = [header] if header else []
+    lines += [delimiter.join([str(row), *(cell(share) for share in shares)]) for row in range(rows)]
+    return "\n".join(lines)
+
+
+def test_long_texts_count_their_rejected_runs_as_short_ones_do(monkeypatch):
+    # Beyond phone._REJECTED_LISTED_UP_TO characters the C scan packs a text's rejected runs
+    # (counters, ids) instead of listing them; they decide whether a column of bare numbers
+    # is a list of phones. Tables and long values must be read as if every run were listed.
+    from dlp_addon.detect import phone
+
+    rng = random.Random(20261203)
+    cases = []
+    for _ in range(30):
+        table = _column_table(rng, rng.randrange(150, 400))
+        cases.append([(Segment(table, "body"), normalize(table))])
+        values = " ".join(_column_table(rng, 150).replace(",", " ").split("\n"))
+        cases.append([(Segment(values, "body:json:$.v", "v", "body:json:$.v", "value"), normalize(values))])
+    assert all(len(pairs[0][1].text) > phone._REJECTED_LISTED_UP_TO for pairs in cases)
+    found = [sorted(f.normalized for f in DETECTOR.find(pairs)) for pairs in cases]
+    monkeypatch.setattr(phone, "_REJECTED_LISTED_UP_TO", -1)
+    assert [sorted(f.normalized for f in DETECTOR.find(pairs)) for pairs in cases] == found
+    assert sum(map(bool, found)) > 5 and sum(not f for f in found) > 5  # lists believed and not

@@ -123,6 +123,24 @@ def test_scan_all_is_scan_over_each_text():
         native.scan_all(["13800138000"], automaton.transitions[:-4], automaton.accepting)
 
 
+def test_scan_all_packs_the_rejected_runs_of_long_texts():
+    automaton = phone._bare_automaton(_REGIONS)
+    tables = automaton.transitions, automaton.accepting
+    rng = random.Random(20261204)
+    texts = [" ".join(_numbers_and_noise(rng) for _ in range(rng.randrange(1, 60))) for _ in range(300)]
+    listed_up_to = 200
+    packed = 0
+    for (index, spans, runs), (same, listed_spans, listed) in zip(native.scan_all(texts, *tables, listed_up_to),
+                                                                   native.scan_all(texts, *tables)):
+        assert index == same and spans == listed_spans
+        if len(texts[index]) <= listed_up_to:
+            assert runs == listed
+        else:
+            assert type(runs) is bytes and list(phone._unpacked(runs)) == listed
+            packed += bool(listed)
+    assert packed > 50
+
+
 def test_scan_refuses_a_broken_table():
     automaton = phone._bare_automaton(_REGIONS)
     with pytest.raises(ValueError):
