@@ -183,8 +183,25 @@ static int fits(const Plans *plans, const Text *t, Py_ssize_t start, Py_ssize_t 
  * What the detector's first look at a run decides, taken here where it can be (phone.py,
  * PhoneDetector._scan_segment): only runs of ASCII digits and separators that open with
  * neither "+" nor "00" and hold no space. A bare run that fits no plan is a rejected member of
- * its column; a separated one that fits none, or a decimal like 170.721267, is dropped.
+ * its column; a separated one that fits none, a decimal like 170.721267 or a dotted quad, is
+ * dropped.
  */
+/* Four groups of one to three digits between three dots, and nothing else (the caller has
+ * counted the dots and seen only digits besides). */
+static int dotted_quad(const Text *t, Py_ssize_t start, Py_ssize_t end) {
+    Py_ssize_t group = 0;
+    for (Py_ssize_t i = start; i < end; i++) {
+        if (PyUnicode_READ(t->kind, t->data, i) == '.') {
+            if (group == 0)
+                return 0;
+            group = 0;
+        } else if (++group > 3) {
+            return 0;
+        }
+    }
+    return group > 0;
+}
+
 static int look(const Plans *plans, const Text *t, Py_ssize_t start, Py_ssize_t end, int *bare) {
     int digits_only = 1, dots = 0, others = 0;
     for (Py_ssize_t i = start; i < end; i++) {
@@ -212,6 +229,8 @@ static int look(const Plans *plans, const Text *t, Py_ssize_t start, Py_ssize_t 
     Py_UCS4 closing = PyUnicode_READ(t->kind, t->data, end - 1);
     if (dots == 1 && others == 0 && opening != '.' && closing != '.')
         return FITS_NOT;  /* phone._DECIMAL */
+    if (dots == 3 && others == 0 && dotted_quad(t, start, end))
+        return FITS_NOT;  /* phone._DOTTED_QUAD: an address (API JSON is full of them) */
     return fits(plans, t, start, end);
 }
 

@@ -75,7 +75,8 @@ def _sorted_by_python(text: str, bare) -> tuple[list, list]:
             if raw.isdigit():
                 (spans if bare.fullmatch(raw) else rejected).append((start, end))
                 continue
-            if phone._DECIMAL.match(raw) or bare.fullmatch(phone._NON_DIGIT.sub("", raw)) is None:
+            if phone._DECIMAL.match(raw) or phone._DOTTED_QUAD.match(raw) or \
+                    bare.fullmatch(phone._NON_DIGIT.sub("", raw)) is None:
                 continue
         spans.append((start, end))
     return spans, rejected
@@ -84,7 +85,8 @@ def _sorted_by_python(text: str, bare) -> tuple[list, list]:
 def _numbers_and_noise(rng: random.Random) -> str:
     pieces = ["13800138000", "8613800138000", "79161234567", "89161234567", "02079460958", "2025550143",
               "09123456789", "0501234567", "971501234567", "01012345678", "9876543210", "00861380013",
-              "202.555.0143", "8-912-345-67-89", "170.721267", "(202)555-0143", "+7 912 345", "1757878094971"]
+              "202.555.0143", "8-912-345-67-89", "170.721267", "(202)555-0143", "+7 912 345", "1757878094971",
+              "154.141.205.28", "192.168.1.10", "213.87.141.1.5", "1.222.333.4567", "91.23.456.789"]
     out = []
     for _ in range(rng.randint(1, 12)):
         piece = rng.choice(pieces) if rng.random() < 0.6 else "".join(rng.choice(_ALPHABET)
