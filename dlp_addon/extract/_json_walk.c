@@ -239,11 +239,19 @@ static int object(Walk *w, PyObject *value, PyObject *path, PyObject *group, lon
         if (taken < 0) {
             bad = 1;
         } else if (taken) {
-            int read = PyLong_CheckExact(child) ? cached_flag(w->numbers_cache, w->numbers_read, name) : 0;
-            PyObject *where = PyUnicode_Concat(place, name), *in_group = PyUnicode_Concat(family, name);
-            bad = read < 0 || where == NULL || in_group == NULL || leaf(w, child, where, name, in_group, read);
-            Py_XDECREF(where);
-            Py_XDECREF(in_group);
+            int number = PyLong_CheckExact(child);
+            int read = number ? cached_flag(w->numbers_cache, w->numbers_read, name) : 0;
+            if (read < 0) {
+                bad = 1;
+            } else if (number && !read) {
+                /* An id's, a time's or an amount's: only counted, so no place is named for it. */
+                bad = number_value(w, child, NULL, NULL, NULL, 0) < 0;
+            } else {
+                PyObject *where = PyUnicode_Concat(place, name), *in_group = PyUnicode_Concat(family, name);
+                bad = where == NULL || in_group == NULL || leaf(w, child, where, name, in_group, read);
+                Py_XDECREF(where);
+                Py_XDECREF(in_group);
+            }
         } else if (is_container(w, child)) {
             PyObject *child_path = PyUnicode_FromFormat("%U.%U", path, name);
             PyObject *child_group = PyUnicode_FromFormat("%U.%U", group, name);
