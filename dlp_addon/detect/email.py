@@ -186,6 +186,12 @@ _DOT_HINTS = (" dot ", " DOT ", " Dot ", "(dot)", "[dot]", "{dot}", "<dot>", "(D
 # Read in one pass each (`contains_any`): an "@" written out, and signs of one around a real "@".
 _WRITTEN_AT_HINTS = (*_ENGLISH_AT, *_FOREIGN_HINTS)
 _SPACED_OR_WRITTEN_DOT = (" @ ", *_DOT_HINTS)
+# What `_BRACKETED_AT` can open with: a bracket, then a space or a word's first character in
+# any case its IGNORECASE takes (U+1C83 is a form of "с"; a test checks every code point);
+# in ASCII text, where only "at" and "@" can follow, the word's first two.
+_BRACKETED_AT_STARTS = tuple(bracket + first for bracket in "[({<" for first in " \t@aAсСᲃ艾圈آا")
+_BRACKETED_AT_ASCII_STARTS = tuple(bracket + word for bracket in "[({<"
+                                   for word in (" ", "\t", "@", "at", "aT", "At", "AT"))
 _DOT_WORDS = "dot|точка|نقطة|نقطه|دوت|دات"
 # Case-insensitive only where needed: the flag on a whole V1 pattern makes it 8x slower.
 _SPELT_DOT = (rf"[ \t]*[\[({{<][ \t]*(?i:{_DOT_WORDS}|点|點|。|\.)[ \t]*[\])}}>][ \t]*"
@@ -224,8 +230,10 @@ def _may_be_written_out(text: str) -> bool:
             return True
     elif contains_any(text, _WRITTEN_AT_HINTS):
         return True
-    if ("(" in text or "[" in text or "{" in text or "<" in text) and _BRACKETED_AT.search(text):
-        return True
+    if ("(" in text or "[" in text or "{" in text or "<" in text) and \
+            contains_any(text, _BRACKETED_AT_ASCII_STARTS if text.isascii() else _BRACKETED_AT_STARTS) and \
+            _BRACKETED_AT.search(text):
+        return True  # user agents have brackets on every line, and hardly one opening a word like these
     return "@" in text and contains_any(text, _SPACED_OR_WRITTEN_DOT)  # name @ domain . com, ivan@mail dot ru
 
 

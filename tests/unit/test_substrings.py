@@ -79,3 +79,32 @@ def test_runs_of_base64_characters_are_found_as_a_pattern_finds_them():
         native.has_run("text", "жa", 2)
     with pytest.raises(TypeError):
         native.has_run("text", "ab", "2")
+
+
+def test_every_character_a_bracketed_at_can_open_with_is_looked_for():
+    # `_may_be_written_out` runs the bracketed-@ pattern only where a bracket is followed by
+    # one of `_BRACKETED_AT_STARTS`: every code point the pattern's words can start with,
+    # case-insensitively as it matches them, must be there.
+    import re
+
+    alternatives = email._BRACKETED_AT.pattern.split("(?:", 1)[1].split(")", 1)[0].split("|")
+    firsts = re.compile("[" + "".join(re.escape(word[0]) for word in alternatives) + "]", re.IGNORECASE)
+    looked_for = {start[1] for start in email._BRACKETED_AT_STARTS}
+    taken = [chr(c) for c in range(0x110000) if firsts.fullmatch(chr(c))]
+    assert set(taken) <= looked_for and len(taken) > 8, sorted(set(taken) - looked_for)
+    assert {" ", "\t"} <= looked_for and {start[0] for start in email._BRACKETED_AT_STARTS} == set("[({<")
+    for text in ("ivan (at) mail.ru", "ivan [ AT ] mail.ru", "ivan(собака)mail.ru", "ivan {СОБАКА} mail.ru",
+                 "张三<艾特>qq.com", "ivan(ᲃобака)mail.ru"):
+        assert email._BRACKETED_AT.search(text) and native.contains_any(text, email._BRACKETED_AT_STARTS), text
+
+
+def test_ascii_text_with_a_bracketed_at_holds_one_of_its_ascii_starts():
+    rng = random.Random(20261205)
+    alphabet = "([{<)]}> \t@aAtTx.\n"
+    matched = 0
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 30)))
+        if email._BRACKETED_AT.search(text):
+            matched += 1
+            assert native.contains_any(text, email._BRACKETED_AT_ASCII_STARTS), repr(text)
+    assert matched > 500
