@@ -6,22 +6,26 @@
  * "@" out (" at ", " собака ", "艾特", ...)? Python's `in`, once per string, read a MiB of
  * Russian prose eleven times over, about a sixth of the engine's time on it. Here each
  * character is looked up in a bitmap of the needles' first characters, then of their first
- * two, and only where one starts is the rest compared.
+ * two, and only where one starts is the rest compared. `substrings(needles)` builds those
+ * tables once, for needles looked for in many short texts.
  *
  * `has_run(text, characters, length)`: whether `length` characters in a row are all among
  * the (ASCII) `characters`, as a base64 blob's are and prose's never.
  *
- * tests/unit/test_substrings.py holds both to what the Python in their callers answers.
+ * dlp_addon/substrings.py answers the same in Python where this was not built, and
+ * tests/unit/test_substrings.py holds the two to the same answers.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
 
-#define MAX_NEEDLES 64
+#define MAX_NEEDLES 128
 #define BMP 0x10000
 
 typedef struct {
+    PyObject *tuple; /* the needles, kept alive for `data` */
+    int has_empty;   /* "" is in every text */
     Py_ssize_t count;
     Py_UCS4 first[MAX_NEEDLES], second[MAX_NEEDLES];
     Py_ssize_t size[MAX_NEEDLES];
@@ -98,42 +102,49 @@ static int scan(PyObject *text, const Needles *set) {
     return 0;
 }
 
-static PyObject *contains_any(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    (void)module;
-    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyTuple_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "contains_any(text: str, needles: tuple[str, ...])");
+static void free_needles(Needles *set) {
+    Py_XDECREF(set->tuple);
+    PyMem_Free(set);
+}
+
+/* The needles of a tuple of str ready to be looked for; NULL with an exception set. */
+static Needles *build(PyObject *needles) {
+    if (!PyTuple_Check(needles)) {
+        PyErr_SetString(PyExc_TypeError, "needles must be a tuple of str");
         return NULL;
     }
-    PyObject *text = args[0], *needles = args[1];
     Py_ssize_t count = PyTuple_GET_SIZE(needles);
     if (count > MAX_NEEDLES) {
         PyErr_Format(PyExc_ValueError, "at most %d needles", MAX_NEEDLES);
         return NULL;
     }
-    int found = 0;
     for (Py_ssize_t j = 0; j < count; j++) {
-        PyObject *needle = PyTuple_GET_ITEM(needles, j);
-        if (!PyUnicode_Check(needle)) {
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(needles, j))) {
             PyErr_SetString(PyExc_TypeError, "needles must be str");
             return NULL;
         }
-        found |= PyUnicode_GET_LENGTH(needle) == 0; /* "" is in every text */
     }
-    if (found)
-        Py_RETURN_TRUE;
     Needles *set = PyMem_Calloc(1, sizeof(Needles));
-    if (set == NULL)
-        return PyErr_NoMemory();
-    set->count = count;
+    if (set == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    Py_INCREF(needles);
+    set->tuple = needles;
     for (Py_ssize_t j = 0; j < count; j++) {
         PyObject *needle = PyTuple_GET_ITEM(needles, j);
         Py_ssize_t size = PyUnicode_GET_LENGTH(needle);
+        if (size == 0) {
+            set->has_empty = 1;
+            continue;
+        }
+        Py_ssize_t k = set->count++;
         Py_UCS4 c = PyUnicode_READ_CHAR(needle, 0);
-        set->first[j] = c;
-        set->second[j] = size > 1 ? PyUnicode_READ_CHAR(needle, 1) : 0;
-        set->size[j] = size;
-        set->kind[j] = PyUnicode_KIND(needle);
-        set->data[j] = PyUnicode_DATA(needle);
+        set->first[k] = c;
+        set->second[k] = size > 1 ? PyUnicode_READ_CHAR(needle, 1) : 0;
+        set->size[k] = size;
+        set->kind[k] = PyUnicode_KIND(needle);
+        set->data[k] = PyUnicode_DATA(needle);
         if (c >= BMP) {
             set->far[set->far_count++] = c;
             continue;
@@ -142,12 +153,50 @@ static PyObject *contains_any(PyObject *module, PyObject *const *args, Py_ssize_
         if (size == 1) {
             set->singles[c >> 3] |= (uint8_t)(1u << (c & 7));
         } else {
-            unsigned h = pair_hash(c, set->second[j]);
+            unsigned h = pair_hash(c, set->second[k]);
             set->pairs[h >> 3] |= (uint8_t)(1u << (h & 7));
         }
     }
-    found = scan(text, set);
-    PyMem_Free(set);
+    return set;
+}
+
+#define CAPSULE "dlp_addon._substrings.needles"
+
+static void capsule_freed(PyObject *capsule) {
+    free_needles(PyCapsule_GetPointer(capsule, CAPSULE));
+}
+
+/* substrings(needles): the needles built once, for a text looked at many times (a phone
+ * word near each of thousands of numbers): building costs more than reading 60 characters. */
+static PyObject *substrings(PyObject *module, PyObject *needles) {
+    (void)module;
+    Needles *set = build(needles);
+    if (set == NULL)
+        return NULL;
+    PyObject *capsule = PyCapsule_New(set, CAPSULE, capsule_freed);
+    if (capsule == NULL)
+        free_needles(set);
+    return capsule;
+}
+
+static PyObject *contains_any(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 2 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "contains_any(text: str, needles: tuple[str, ...] or substrings(...))");
+        return NULL;
+    }
+    PyObject *text = args[0], *needles = args[1];
+    if (PyCapsule_CheckExact(needles)) {
+        Needles *built = PyCapsule_GetPointer(needles, CAPSULE);
+        if (built == NULL)
+            return NULL;
+        return PyBool_FromLong(built->has_empty || scan(text, built));
+    }
+    Needles *set = build(needles);
+    if (set == NULL)
+        return NULL;
+    int found = set->has_empty || scan(text, set);
+    free_needles(set);
     return PyBool_FromLong(found);
 }
 
@@ -194,6 +243,8 @@ static PyObject *has_run(PyObject *module, PyObject *const *args, Py_ssize_t nar
 static PyMethodDef methods[] = {
     {"contains_any", (PyCFunction)(void (*)(void))contains_any, METH_FASTCALL,
      "contains_any(text, needles) -> bool: any(needle in text for needle in needles), in one pass."},
+    {"substrings", substrings, METH_O,
+     "substrings(needles) -> the needles (a tuple of str) built once for contains_any."},
     {"has_run", (PyCFunction)(void (*)(void))has_run, METH_FASTCALL,
      "has_run(text, characters, length) -> bool: whether `length` characters in a row are all in `characters`."},
     {NULL, NULL, 0, NULL},

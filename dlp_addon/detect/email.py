@@ -33,12 +33,7 @@ from publicsuffixlist import PublicSuffixList
 
 from dlp_addon.model import EMAIL, Finding
 from dlp_addon.normalize import Normalized, normalize, substitute
-
-try:  # the look for written-out "@"s in one pass, in C (see the file)
-    from dlp_addon._substrings import contains_any
-except ImportError:
-    def contains_any(text: str, needles: tuple[str, ...]) -> bool:
-        return any(needle in text for needle in needles)
+from dlp_addon.substrings import contains_any, substrings
 
 # RFC 5322 also allows ! # $ & * / = ? ^ ` { | } ~ in local parts, but customer addresses do
 # not use them, while URLs, markup and tables put them right next to addresses
@@ -192,6 +187,10 @@ _SPACED_OR_WRITTEN_DOT = (" @ ", *_DOT_HINTS)
 _BRACKETED_AT_STARTS = tuple(bracket + first for bracket in "[({<" for first in " \t@aAсСᲃ艾圈آا")
 _BRACKETED_AT_ASCII_STARTS = tuple(bracket + word for bracket in "[({<"
                                    for word in (" ", "\t", "@", "at", "aT", "At", "AT"))
+# The same, built once for `contains_any`: they are looked for in every text.
+_ENGLISH_AT_NEEDLES, _WRITTEN_AT_NEEDLES, _SPACED_OR_WRITTEN_DOT_NEEDLES = map(
+    substrings, (_ENGLISH_AT, _WRITTEN_AT_HINTS, _SPACED_OR_WRITTEN_DOT))
+_BRACKETED_AT_NEEDLES, _BRACKETED_AT_ASCII_NEEDLES = map(substrings, (_BRACKETED_AT_STARTS, _BRACKETED_AT_ASCII_STARTS))
 _DOT_WORDS = "dot|точка|نقطة|نقطه|دوت|دات"
 # Case-insensitive only where needed: the flag on a whole V1 pattern makes it 8x slower.
 _SPELT_DOT = (rf"[ \t]*[\[({{<][ \t]*(?i:{_DOT_WORDS}|点|點|。|\.)[ \t]*[\])}}>][ \t]*"
@@ -226,15 +225,15 @@ def _may_be_written_out(text: str) -> bool:
     # One-character scans (at memory speed) first: blobs, ids and tokens have no space, no
     # bracket and no "@", and most text has no bracket.
     if text.isascii():
-        if " " in text and contains_any(text, _ENGLISH_AT):
+        if " " in text and contains_any(text, _ENGLISH_AT_NEEDLES):
             return True
-    elif contains_any(text, _WRITTEN_AT_HINTS):
+    elif contains_any(text, _WRITTEN_AT_NEEDLES):
         return True
     if ("(" in text or "[" in text or "{" in text or "<" in text) and \
-            contains_any(text, _BRACKETED_AT_ASCII_STARTS if text.isascii() else _BRACKETED_AT_STARTS) and \
+            contains_any(text, _BRACKETED_AT_ASCII_NEEDLES if text.isascii() else _BRACKETED_AT_NEEDLES) and \
             _BRACKETED_AT.search(text):
         return True  # user agents have brackets on every line, and hardly one opening a word like these
-    return "@" in text and contains_any(text, _SPACED_OR_WRITTEN_DOT)  # name @ domain . com, ivan@mail dot ru
+    return "@" in text and contains_any(text, _SPACED_OR_WRITTEN_DOT_NEEDLES)  # name @ domain . com, ivan@mail dot ru
 
 
 def _at_markers(text: str) -> list[tuple[int, int, str]]:

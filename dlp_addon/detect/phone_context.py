@@ -9,9 +9,10 @@ word just before the number, in the languages of the markets we serve.
 from __future__ import annotations
 
 import functools
-import re
 
 import regex
+
+from dlp_addon.substrings import contains_any, substrings
 
 # Matched against whole tokens of ASCII field names (phoneNumber -> phone, number).
 _PHONE_TOKENS = frozenset({
@@ -52,7 +53,7 @@ _PHONE_WORD_PATTERN = regex.compile(
 # detector's C filter looks for the same words).
 _PHONE_WORDS = (*_PHONE_NOUNS, *_PHONE_VERBS, *_PHONE_STEMS)
 ASCII_PHONE_WORDS = tuple(w for w in _PHONE_WORDS if w.isascii())
-_ASCII_PHONE_SUBSTRING = re.compile("|".join(map(re.escape, ASCII_PHONE_WORDS)))
+_ASCII_PHONE_WORD_NEEDLES = substrings(ASCII_PHONE_WORDS)
 _NOT_PHONE_WORDS = ("订单", "单号", "编号", "заказ", "счет", "счёт", "طلب", "فاتورة", "سفارش", "فاکتور",
                     "ऑर्डर", "आदेश", "चालान", "बिल")
 _NOT_PHONE_WORD_PATTERN = regex.compile("|".join(regex.escape(w) for w in _NOT_PHONE_WORDS), regex.IGNORECASE)
@@ -122,9 +123,9 @@ def text_label(before: str, after: str) -> bool | None:
 # pattern takes for a letter of a phone word (`İ` for `i`, `ſ` for `s`, `ᲂ` for `о`) folds
 # to exactly that letter once the dot above that folding leaves on `İ` is dropped (a test
 # checks every code point), so a window in which the pattern finds a phone word holds one
-# here too, however it is cut; the stdlib engine finds these a few times faster than
-# `regex` would the same words case-insensitively.
-_FOLDED_PHONE_SUBSTRING = re.compile("|".join(map(re.escape, _PHONE_WORDS)))
+# here too, however it is cut; one pass for all of them (`contains_any`) finds them ten
+# times faster than `regex` would the same words case-insensitively.
+_PHONE_WORD_NEEDLES = substrings(_PHONE_WORDS)
 _DOT_ABOVE = "\u0307"
 
 
@@ -133,8 +134,8 @@ def may_name_a_phone(window: str) -> bool:
     however the window is cut into the words before and after it: a check costing a fraction
     of the label's, for the many numbers that only a phone word could make count."""
     if window.isascii():
-        return _ASCII_PHONE_SUBSTRING.search(window.lower()) is not None
-    return _FOLDED_PHONE_SUBSTRING.search(window.casefold().replace(_DOT_ABOVE, "")) is not None
+        return contains_any(window.lower(), _ASCII_PHONE_WORD_NEEDLES)
+    return contains_any(window.casefold().replace(_DOT_ABOVE, ""), _PHONE_WORD_NEEDLES)
 
 
 # Cached because the words between a number and the digit or sentence end before it repeat

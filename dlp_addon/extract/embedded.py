@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import binascii
 import codecs
-import functools
 import html
 import json
 import quopri
@@ -27,6 +26,7 @@ from urllib.parse import unquote_to_bytes
 from dlp_addon.extract import content, sniff
 from dlp_addon.extract.budget import Budget
 from dlp_addon.extract.charset import decode_text, detect, looks_binary
+from dlp_addon.substrings import has_run
 
 
 _MIN_RUN = 16  # base64 of the shortest address worth finding ("ivan@mail.ru")
@@ -37,17 +37,6 @@ _MIN_RUN = 16  # base64 of the shortest address worth finding ("ivan@mail.ru")
 _RUN = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}(?:(?<=[A-Za-z0-9+/_-]{40})\r?\n[A-Za-z0-9+/_-]+)*={0,2}")
 _BASE64_CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
 
-try:  # whether a text holds a run of them, in one pass in C (see the file)
-    from dlp_addon._substrings import has_run
-except ImportError:
-    @functools.cache
-    def _as_run_shape(characters: str) -> bytes:
-        # Each of the (ASCII) characters as "A", every other byte (each of a non-ASCII
-        # character's too) as " ": a run is then a substring search at memory speed.
-        return bytes(ord("A") if chr(b) in characters else ord(" ") for b in range(256))
-
-    def has_run(text: str, characters: str, length: int) -> bool:
-        return b"A" * length in text.encode("utf-8", "surrogatepass").translate(_as_run_shape(characters))
 _HEX = "0123456789abcdefABCDEF-"
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _HEAD = 512  # base64 characters decoded first: 384 bytes show any container's magic and tar's

@@ -63,7 +63,20 @@ def test_wrong_arguments_raise():
     with pytest.raises(TypeError):
         native.contains_any("text", ("a", 1))
     with pytest.raises(ValueError):
-        native.contains_any("text", tuple("abcdefgh" * 9))
+        native.contains_any("text", tuple("abcdefgh" * 17))
+    with pytest.raises(ValueError):
+        native.substrings(tuple("abcdefgh" * 17))
+    with pytest.raises(TypeError):
+        native.contains_any("text", object())
+
+
+def test_needles_built_once_answer_as_the_tuple_does():
+    rng = random.Random(20261206)
+    for _ in range(5000):
+        text = "".join(rng.choice(_ALPHABET) for _ in range(rng.randrange(0, 40)))
+        needles = tuple("".join(rng.choice(_NEEDLE_PARTS) for _ in range(rng.randrange(1, 5)))
+                        for _ in range(rng.randrange(0, 128)))
+        assert native.contains_any(text, native.substrings(needles)) == _answer(text, needles), (text, needles)
 
 
 def test_runs_of_base64_characters_are_found_as_a_pattern_finds_them():
@@ -108,3 +121,18 @@ def test_ascii_text_with_a_bracketed_at_holds_one_of_its_ascii_starts():
             matched += 1
             assert native.contains_any(text, email._BRACKETED_AT_ASCII_STARTS), repr(text)
     assert matched > 500
+
+
+def test_the_python_looks_answer_as_the_c_ones_do():
+    from dlp_addon import substrings
+
+    rng = random.Random(20261207)
+    for _ in range(5000):
+        text = "".join(rng.choice(_ALPHABET + "aZ09+/") for _ in range(rng.randrange(0, 40)))
+        needles = tuple("".join(rng.choice(_NEEDLE_PARTS) for _ in range(rng.randrange(1, 4)))
+                        for _ in range(rng.randrange(0, 8)))
+        assert substrings.python_contains_any(text, substrings.python_substrings(needles)) == \
+            native.contains_any(text, native.substrings(needles)), (text, needles)
+        for length in (1, 3, 16):
+            assert substrings.python_has_run(text, embedded._BASE64_CHARACTERS, length) == \
+                native.has_run(text, embedded._BASE64_CHARACTERS, length), (text, length)
