@@ -262,3 +262,17 @@ def test_base64_inside_long_prose_of_any_script_is_opened():
         body = (prose + " " + b64(rows) + " " + prose).encode()
         assert counts(body, "text/plain; charset=utf-8").get("phone") == 12
         assert not any(counts(prose.encode(), "text/plain; charset=utf-8").values())
+
+
+def test_the_quick_looks_for_escapes_answer_as_the_patterns_do():
+    from dlp_addon.extract import embedded
+
+    rng = random.Random(20261208)
+    alphabet = "ab=&%;#\\u0041x2F\n&#;"
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 30)))
+        assert embedded._has_references(text) == bool(embedded._REFERENCE.search(text)), repr(text)
+        assert embedded._has_json_escapes(text) == bool(embedded._JSON_ESCAPES.search(text)), repr(text)
+        # The parameters holding an escape, found from the escapes: those that splitting gives.
+        split = [pair for pair in text.split("&") if "%" in pair or "\\u" in pair]
+        assert embedded._escaped_pairs(text) == split, repr(text)
