@@ -99,6 +99,7 @@ GROUP_MIN_SIZE = 3
 GROUP_MIN_VALID_SHARE = 0.8
 _GROUP_SAMPLE = 40
 _CLOCK_EVERY = 4096  # candidates between looks at the inspection deadline
+_CLOCK_TEXTS = 64  # texts with candidates, and their candidates, between looks at it across texts
 # What may surround a list item in its cell: quotes, brackets, spaces.
 _CELL_PADDING = " \t\r\"'[](){}<>;"
 _CONTEXT_BEFORE, _CONTEXT_AFTER = 32, 16
@@ -890,10 +891,18 @@ class PhoneDetector:
         try:
             if texts is None:
                 texts = [norm.text for _, norm in segments]
+            since_clock = _CLOCK_TEXTS  # the clock first, then after every few texts or spans
             for index, spans, rejected in self._candidates(texts):
-                if self._late():
-                    break
+                since_clock += 1 + len(spans)
+                if since_clock >= _CLOCK_TEXTS:
+                    if self._late():
+                        break
+                    since_clock = 0
                 segment, norm = segments[index]
+                if not spans and (segment.layout == "text" or field_says_phone(segment.field) is False):
+                    # Only bare runs known to fit no plan: in text they matter only beside weak
+                    # candidates of its own (none here); under an id's or a time's key, nowhere.
+                    continue
                 if type(rejected) is bytes and segment.layout != "text":
                     rejected = list(_unpacked(rejected))  # a long value's: each counts in its column
                 if checked and segment.layout == "value" and columns.took(segment, norm, spans, rejected, weak,

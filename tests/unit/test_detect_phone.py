@@ -527,3 +527,15 @@ def test_long_texts_count_their_rejected_runs_as_short_ones_do(monkeypatch):
     monkeypatch.setattr(phone, "_REJECTED_LISTED_UP_TO", -1)
     assert [sorted(f.normalized for f in DETECTOR.find(pairs)) for pairs in cases] == found
     assert sum(map(bool, found)) > 5 and sum(not f for f in found) > 5  # lists believed and not
+
+
+def test_the_deadline_stops_the_detector_across_many_small_values():
+    # One labelled number per value, as an API's records hold them: the clock is read before
+    # the first and then every few values, so a past deadline finds nothing and a later one all.
+    import time
+
+    values = [(Segment(f"+7 912 345-{i // 100:02d}-{i % 100:02d}", f"$[{i}].phone", field="phone",
+                       group="$[*].phone", layout="value"), None) for i in range(300)]
+    values = [(segment, normalize(segment.text)) for segment, _ in values]
+    assert DETECTOR.find(values, deadline=time.monotonic() - 1) == []
+    assert len(DETECTOR.find(values, deadline=time.monotonic() + 60)) == 300
