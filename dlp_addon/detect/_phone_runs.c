@@ -252,6 +252,18 @@ static int each_candidate(const Text *t, SpanSink each, void *context) {
                 p++;
             if (p >= t->length)
                 break;
+            /* A digit glued to a letter, a digit, "_", "+" or "@" starts nothing (starts_clear),
+             * nor does the rest of its run: base64 and ids are full of these, passed over here
+             * without a call. */
+            if (p > 0 && bytes[p] >= '0' && bytes[p] <= '9') {
+                Py_UCS1 before = bytes[p - 1];
+                if ((before >= '0' && before <= '9') || is_ascii_letter(before) || before == '_' || before == '+' ||
+                    before == '@') {
+                    while (p < t->length && bytes[p] >= '0' && bytes[p] <= '9')
+                        p++;
+                    continue;
+                }
+            }
         } else if (wide != NULL) {
             while (p < t->length && !(wide[p] == '(' || wide[p] == '+' || is_digit(wide[p])))
                 p++;
