@@ -188,9 +188,10 @@ class DlpAddon:
         if flow.response or flow.error or not flow.live or "dlp" in flow.metadata:
             return
         runtime = self.runtime
-        if runtime is None or self._exempt(runtime, flow):
+        host = flow.request.pretty_host  # parsed from the Host header on every read: read once
+        if runtime is None or self._exempt(runtime, flow, host):
             return
-        request = _request_data(flow)
+        request = _request_data(flow, host)
         # Small requests the gate can pass on their bytes need no worker; larger ones are
         # gated in the worker, off the event loop.
         if len(request.body or b"") <= _GATE_ON_LOOP and gate.quiet(request, runtime.policy.limits.max_body_bytes):
@@ -198,7 +199,7 @@ class DlpAddon:
         if await self._blocked_on_its_start(flow, runtime, request):
             return
         inspection = await _inspect(runtime.pool.inspect, request)
-        await self._enforce(flow, runtime, inspection, _origin(flow, "http"))
+        await self._enforce(flow, runtime, inspection, _origin(flow, "http", host))
 
     async def _blocked_on_its_start(self, flow: http.HTTPFlow, runtime: _Runtime, request: RequestData) -> bool:
         """Answer a large upload from its first kilobytes when they already decide a block;
@@ -296,9 +297,10 @@ class DlpAddon:
             _log_decision(verdict, incident_id, inspection, origin)
         return verdict, incident_id
 
-    def _exempt(self, runtime: _Runtime, flow: http.HTTPFlow) -> bool:
+    def _exempt(self, runtime: _Runtime, flow: http.HTTPFlow, host: str | None = None) -> bool:
         exemptions = runtime.policy.exemptions
-        return exemptions.destination_exempt(flow.request.pretty_host) or exemptions.user_exempt(_user(flow)[0])
+        host = flow.request.pretty_host if host is None else host
+        return exemptions.destination_exempt(host) or exemptions.user_exempt(_user(flow)[0])
 
 
 
@@ -400,21 +402,21 @@ def _user(flow: http.HTTPFlow) -> tuple[str, str]:
     return (str(peer[0]) if peer else "unknown"), "client_address"
 
 
-def _origin(flow: http.HTTPFlow, channel: str) -> Origin:
+def _origin(flow: http.HTTPFlow, channel: str, host: str | None = None) -> Origin:
     user, source = _user(flow)
     peer = flow.client_conn.peername
     return Origin(
         user=user, user_source=source, client=_format_address(peer) if peer else "",
-        channel=channel, scheme=flow.request.scheme, host=flow.request.pretty_host,
+        channel=channel, scheme=flow.request.scheme, host=flow.request.pretty_host if host is None else host,
         port=flow.request.port, method=flow.request.method, flow_id=flow.id,
     )
 
 
-def _request_data(flow: http.HTTPFlow) -> RequestData:
+def _request_data(flow: http.HTTPFlow, host: str | None = None) -> RequestData:
     request = flow.request
     return RequestData(
         method=request.method,
-        host=request.pretty_host,
+        host=request.pretty_host if host is None else host,
         path=request.path,
         headers=tuple((k, v) for k, v in request.headers.items(multi=True)),
         body=request.raw_content,

@@ -430,7 +430,10 @@ class InspectionPool:
                 except WorkerDied:
                     self._retire(worker, "an inspection worker did not start")
                     return _failed("error", "inspection worker did not start")
-                reply = await asyncio.wait_for(worker.call(message), self.hard_timeout)
+                # A timeout scope rather than wait_for, which on Python 3.11 runs the call as
+                # a task of its own: one more task and loop turn for every request.
+                async with asyncio.timeout(self.hard_timeout):
+                    reply = await worker.call(message)
             except asyncio.TimeoutError:
                 self._retire(worker, "an inspection overran its time limit")
                 return _failed("timeout", f"inspection did not finish within {self.hard_timeout:.0f} s")
