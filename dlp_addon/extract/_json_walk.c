@@ -20,7 +20,7 @@
 #define BASE64_MIN_RUN 16         /* embedded._MIN_RUN */
 
 typedef struct {
-    PyObject *pairs_type;      /* json_doc._Pairs */
+    PyObject *pairs_type;      /* json_doc._Pairs: tuple, a list or tuple being read alike */
     PyObject *segment_type;    /* model.Segment */
     PyObject *segments;        /* the budget's list of segments */
     PyObject *where;           /* "body:json" */
@@ -208,9 +208,9 @@ static int object(Walk *w, PyObject *value, PyObject *path, PyObject *group, lon
     PyObject *family = PyUnicode_FromFormat("%U:%U.", w->where, group);
     if (place == NULL || family == NULL)
         goto done;
-    Py_ssize_t size = PyList_GET_SIZE(value);
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
-        PyObject *pair = PyList_GET_ITEM(value, i);
+    Py_ssize_t size = PySequence_Fast_GET_SIZE(value);
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(value); i++) {
+        PyObject *pair = PySequence_Fast_GET_ITEM(value, i);
         if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyUnicode_Check(PyTuple_GET_ITEM(pair, 0))) {
             PyErr_SetString(PyExc_TypeError, "an object's members must be (name, value) pairs");
             goto done;
@@ -229,10 +229,10 @@ static int object(Walk *w, PyObject *value, PyObject *path, PyObject *group, lon
                 goto done;
         }
     }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(value); i++) {
         if (timed(w, i, size) < 0)
             goto done;
-        PyObject *pair = PyList_GET_ITEM(value, i);
+        PyObject *pair = PySequence_Fast_GET_ITEM(value, i);
         Py_INCREF(pair);
         PyObject *name = PyTuple_GET_ITEM(pair, 0), *child = PyTuple_GET_ITEM(pair, 1);
         int bad = 0, taken = handed_on(child);
@@ -350,7 +350,11 @@ static PyObject *walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     w.check_every = PyLong_AsLong(args[15]);
     if (PyErr_Occurred())
         return NULL;
-    if (!PyType_Check(w.pairs_type) || !PyUnicode_Check(path) || !PyUnicode_Check(group) || !PyUnicode_Check(key) ||
+    /* An object's pairs are read as a list's or a tuple's items: nothing else may stand for them. */
+    if (!PyType_Check(w.pairs_type) ||
+        !(PyType_IsSubtype((PyTypeObject *)w.pairs_type, &PyTuple_Type) ||
+          PyType_IsSubtype((PyTypeObject *)w.pairs_type, &PyList_Type)) ||
+        !PyUnicode_Check(path) || !PyUnicode_Check(group) || !PyUnicode_Check(key) ||
         !PyUnicode_Check(w.where) || w.check_every <= 0) {
         PyErr_SetString(PyExc_TypeError, "walk(): bad arguments");
         return NULL;

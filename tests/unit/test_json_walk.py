@@ -134,3 +134,5 @@ def test_the_c_walk_refuses_what_is_not_a_parsed_document():
         native.walk(json_doc._Pairs([("a", 1, 2)]), *args)
     assert native.walk(json_doc._Pairs([("phone", "13800138000")]), *args) == 1
     assert [s.text for s in budget.segments] == ["13800138000"]
+    with pytest.raises(TypeError):  # the pairs are read as a tuple's or a list's items, nothing else
+        native.walk({"phone": "13800138000"}, args[0], args[1], args[2], dict, *args[4:])
