@@ -34,12 +34,18 @@ def test_the_email_detectors_hints_are_found_as_in_finds_them():
             assert native.contains_any(text, hints) == _answer(text, hints), (text, hints)
 
 
+def _random_text_and_needles(rng: random.Random, most_needles: int, alphabet: str = _ALPHABET,
+                             longest_needle: int = 4) -> tuple[str, tuple[str, ...]]:
+    text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 40)))
+    needles = tuple("".join(rng.choice(_NEEDLE_PARTS) for _ in range(rng.randrange(1, longest_needle + 1)))
+                    for _ in range(rng.randrange(0, most_needles + 1)))
+    return text, needles
+
+
 def test_random_texts_and_needles_get_the_answer_in_gives():
     rng = random.Random(20261203)
     for _ in range(20000):
-        text = "".join(rng.choice(_ALPHABET) for _ in range(rng.randrange(0, 40)))
-        needles = tuple("".join(rng.choice(_NEEDLE_PARTS) for _ in range(rng.randrange(1, 5)))
-                        for _ in range(rng.randrange(0, 6)))
+        text, needles = _random_text_and_needles(rng, 5)
         if text and rng.random() < 0.3:  # a needle cut from the text itself, at its end often
             start = rng.randrange(len(text))
             needles += (text[start:start + rng.randrange(1, 5)],)
@@ -73,9 +79,7 @@ def test_wrong_arguments_raise():
 def test_needles_built_once_answer_as_the_tuple_does():
     rng = random.Random(20261206)
     for _ in range(5000):
-        text = "".join(rng.choice(_ALPHABET) for _ in range(rng.randrange(0, 40)))
-        needles = tuple("".join(rng.choice(_NEEDLE_PARTS) for _ in range(rng.randrange(1, 5)))
-                        for _ in range(rng.randrange(0, 128)))
+        text, needles = _random_text_and_needles(rng, 127)
         assert native.contains_any(text, native.substrings(needles)) == _answer(text, needles), (text, needles)
 
 
@@ -128,9 +132,7 @@ def test_the_python_looks_answer_as_the_c_ones_do():
 
     rng = random.Random(20261207)
     for _ in range(5000):
-        text = "".join(rng.choice(_ALPHABET + "aZ09+/") for _ in range(rng.randrange(0, 40)))
-        needles = tuple("".join(rng.choice(_NEEDLE_PARTS) for _ in range(rng.randrange(1, 4)))
-                        for _ in range(rng.randrange(0, 8)))
+        text, needles = _random_text_and_needles(rng, 7, _ALPHABET + "aZ09+/", 3)
         assert substrings.python_contains_any(text, substrings.python_substrings(needles)) == \
             native.contains_any(text, native.substrings(needles)), (text, needles)
         for length in (1, 3, 16):
