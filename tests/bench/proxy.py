@@ -242,14 +242,28 @@ def _wait_idle(gateway: Gateway, window: float = 0.3, busy: float = 0.05, timeou
 
 
 def _cpu_seconds(gateway: Gateway) -> float:
-    total = 0.0
+    return sum(cpu_split(gateway))
+
+
+def cpu_split(gateway: Gateway) -> tuple[float, float]:
+    """CPU seconds used so far by mitmdump's own process and by every process under it (the
+    inspection workers): which of them bounds a load is what a change to the speed should aim
+    at. (0, 0) without psutil."""
+    try:
+        _psutil()
+    except RuntimeError:
+        return 0.0, 0.0
+    main = others = 0.0
     for process in gateway.tree():
         try:
             times = process.cpu_times()
         except Exception:  # noqa: BLE001 - a helper process that just ended
             continue
-        total += times.user + times.system
-    return total
+        if process.pid == gateway.proc.pid:
+            main += times.user + times.system
+        else:
+            others += times.user + times.system
+    return main, others
 
 
 # -- client ---------------------------------------------------------------------------------------

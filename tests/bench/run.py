@@ -223,16 +223,17 @@ class Bench:
                         if label == "dlp" and slow:
                             continue
                         if label == "plain":
-                            load = asyncio.run(proxy.keep_alive_load(plain.port, up, bodies, spec.connections,
-                                                                     spec.max_requests, spec.max_seconds, offset))
+                            load, cpu = self._load(plain, up, bodies, spec, offset)
                         else:
                             with self.fresh_dlp(f"ka-{spec.name}-r{rep}") as dlp:
-                                load = asyncio.run(proxy.keep_alive_load(dlp.port, up, bodies, spec.connections,
-                                                                         spec.max_requests, spec.max_seconds, offset))
+                                load, cpu = self._load(dlp, up, bodies, spec, offset)
                         lat = sorted(load.latencies)
+                        per_request = 1000 / max(load.completed, 1)
                         runs[label].append({"rps": load.rps, "mbps": load.mbps, "p50_ms": _pct(lat, 50) * 1000,
                                             "p99_ms": _pct(lat, 99) * 1000, "completed": load.completed,
-                                            "seconds": load.seconds, "statuses": load.statuses, "errors": load.errors})
+                                            "seconds": load.seconds, "statuses": load.statuses, "errors": load.errors,
+                                            "main_cpu_ms": cpu[0] * per_request, "workers_cpu_ms": cpu[1] * per_request,
+                                            "main_busy": cpu[0] / load.seconds if load.seconds else 0.0})
                         log(f"  ka {spec.name} {label} rep {rep + 1}: {load.rps:.1f} req/s {load.mbps:.1f} MB/s "
                             f"p50 {_pct(lat, 50) * 1000:.1f} ms, statuses {load.statuses}, errors {load.errors}")
                         if label == "dlp" and load.seconds > SLOW:
@@ -241,6 +242,16 @@ class Bench:
                                               f"so it was not repeated")
         finally:
             self.procs.stop(plain)
+
+    @staticmethod
+    def _load(gateway: proxy.Gateway, upstream: int, bodies: list, spec: LoadSpec, offset: int):
+        """The keep-alive load through `gateway`, and the CPU seconds its own process and its
+        workers spent meanwhile."""
+        before = proxy.cpu_split(gateway)
+        load = asyncio.run(proxy.keep_alive_load(gateway.port, upstream, bodies, spec.connections,
+                                                 spec.max_requests, spec.max_seconds, offset))
+        after = proxy.cpu_split(gateway)
+        return load, (after[0] - before[0], after[1] - before[1])
 
     def block_and_hol(self) -> None:
         if not (self.wants("block") or self.wants("hol")):
@@ -525,6 +536,14 @@ def build_rows(b: Bench) -> list[Row]:
             rows.append(Row(sec, f"{label} benign POSTs, MB/s ({load})", _stat(d, lambda r: r["mbps"]),
                             _stat(p, lambda r: r["mbps"]), "MB/s",
                             target=at_least_ratio(0.8) if spec.name == "1m" else None, note=answers))
+        if spec.name in ("16k", "1m") and d and p and all(r.get("main_cpu_ms") for r in d + p):
+            # What bounds the load: mitmdump's own process (one core at most) or the workers.
+            busy = {name: _stat(runs, lambda r: r["main_busy"] * 100).median for name, runs in (("dlp", d), ("plain", p))}
+            workers = _stat(d, lambda r: r["workers_cpu_ms"]).median
+            rows.append(Row(sec, f"{label} benign POSTs, CPU per request of mitmdump's own process [busy "
+                                 f"{num(busy['dlp'])}% of the load's time with the addon, {num(busy['plain'])}% "
+                                 f"plain; the inspection workers {num(workers)} ms per request in all]",
+                            _stat(d, lambda r: r["main_cpu_ms"]), _stat(p, lambda r: r["main_cpu_ms"]), "ms"))
     blk = R.get("block")
     both = [r for r in blk or [] if r.get("dlp_s") is not None]
     rows.append(Row(sec, f"{dsize} MiB customer export: time to the 403 vs plain mitmdump relaying it to the upstream",

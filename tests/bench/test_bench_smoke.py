@@ -75,3 +75,19 @@ def test_table_prints_ratios_and_verdicts():
     text = table(rows)
     assert "| faster | 3.00 (2.00-4.00) MB/s | 1.00 MB/s | 3.00x | >= 2.00x | met |" in text
     assert "| missing | - | 1.00 | - | >= 2.00x | not measured |" in text
+
+
+def test_the_loads_name_what_bounds_them(bench):
+    # A load's CPU split between mitmdump's own process and its workers becomes a row of its
+    # own, for the 16 KiB and 1 MiB loads; without the split (no psutil) there is no such row.
+    def runs(main_ms, workers_ms):
+        return [{"rps": 700.0, "mbps": 11.0, "p50_ms": 10.0, "p99_ms": 15.0, "completed": 300, "seconds": 0.4,
+                 "statuses": {"200": 300}, "errors": 0, "main_cpu_ms": main_ms, "workers_cpu_ms": workers_ms,
+                 "main_busy": 0.97}]
+
+    bench.results["ka"] = {"16k": {"dlp": runs(1.4, 0.6), "plain": runs(0.96, 0.0)},
+                           "1m": {"dlp": runs(3.8, 21.0), "plain": [{**runs(2.5, 0.0)[0], "main_cpu_ms": 0}]}}
+    cpu = [r for r in run.build_rows(bench) if "CPU per request" in r.what]
+    assert len(cpu) == 1 and cpu[0].what.startswith("16 KiB")
+    assert cpu[0].dlp.median == 1.4 and cpu[0].base.median == 0.96 and "workers 0.600 ms" in cpu[0].what
+    bench.results.pop("ka")
