@@ -27,11 +27,14 @@ typedef struct {
     Py_ssize_t page_count;
 } Table;
 
+/* A page the index names but `pages` does not hold counts as no change: checked here, at the
+ * lookup, rather than over the whole index on every call (4,352 entries, more than most
+ * values' characters). normalize.py builds both from one table, so it does not happen. */
 static inline uint32_t lookup(const Table *table, Py_UCS4 c) {
     if (c < 0x80)
         return 0;
     uint16_t page = table->index[c >> 8];
-    return page ? table->pages[(Py_ssize_t)page * 256 + (c & 0xFF)] : 0;
+    return page && page < table->page_count ? table->pages[(Py_ssize_t)page * 256 + (c & 0xFF)] : 0;
 }
 
 /* What `c` becomes, or -1 where it is taken out. */
@@ -53,18 +56,46 @@ static PyObject *map_text(PyObject *module, PyObject *args) {
         goto done;
     }
     Table table = {index.buf, pages.buf, pages.len / (Py_ssize_t)(256 * sizeof(uint32_t))};
-    for (Py_ssize_t b = 0; b < BLOCKS; b++)
-        if (table.index[b] >= table.page_count) {
-            PyErr_SetString(PyExc_ValueError, "map_text(): the index names a page that is not there");
-            goto done;
-        }
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
-    Py_ssize_t length = PyUnicode_GET_LENGTH(text), kept = 0;
-    Py_UCS4 widest = 0;
-    /* First the size and widest character of the result, so that it is made in its own kind
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    /* Most values and much prose hold nothing to map (a name in Cyrillic, a line of Arabic
+     * without native digits): the first character that changes is looked for at the speed of
+     * the text's own kind, and a text with none is its own normal form, not copied. */
+    Py_ssize_t first = 0;
+    switch (kind) {
+    case PyUnicode_1BYTE_KIND: {
+        const Py_UCS1 *c = data;
+        while (first < length && lookup(&table, c[first]) == 0)
+            first++;
+        break;
+    }
+    case PyUnicode_2BYTE_KIND: {
+        const Py_UCS2 *c = data;
+        while (first < length && lookup(&table, c[first]) == 0)
+            first++;
+        break;
+    }
+    default: {
+        const Py_UCS4 *c = data;
+        while (first < length && lookup(&table, c[first]) == 0)
+            first++;
+    }
+    }
+    if (first == length) {
+        result = PyTuple_Pack(2, text, Py_None);
+        goto done;
+    }
+    /* Then the size and widest character of the result, so that it is made in its own kind
      * (a str must be in the narrowest kind its characters allow). */
-    for (Py_ssize_t i = 0; i < length; i++) {
+    Py_ssize_t kept = first;
+    Py_UCS4 widest = 0;
+    for (Py_ssize_t i = 0; i < first; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c > widest)
+            widest = c;
+    }
+    for (Py_ssize_t i = first; i < length; i++) {
         int64_t out = mapped_to(&table, PyUnicode_READ(kind, data, i));
         if (out < 0)
             continue;

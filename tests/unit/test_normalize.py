@@ -100,3 +100,20 @@ def test_the_c_mapping_on_seeded_prose_of_every_script():
         native, by_patterns = normalize(text), module._normalize_by_patterns(text)
         assert native == by_patterns, text
         assert native.original_span(0, len(native.text)) == by_patterns.original_span(0, len(by_patterns.text))
+
+
+def test_the_c_mapping_reads_no_page_its_table_does_not_hold():
+    # The index is checked where it is read, not whole on every call: a block that names a
+    # page beyond `pages` is read as unchanged, and the characters before a change are kept.
+    from array import array
+
+    native = _native()
+    index = array("H", bytes(2 * 0x1100))
+    index[0x06] = 7  # Arabic's block, on a page that is not there
+    index[0x20] = 1
+    pages = array("I", bytes(4 * 256 * 2))
+    pages[256 + 0x0B] = 0xFFFFFFFF  # U+200B deleted
+    text = "٣ tel ٣"
+    assert native.map_text(text, index.tobytes(), pages.tobytes()) == (text, None)
+    mapped, offsets = native.map_text("٣\u200b٣", index.tobytes(), pages.tobytes())
+    assert mapped == "٣٣" and array("I", offsets).tolist() == [0, 2]
