@@ -90,19 +90,28 @@ static PyObject *map_text(PyObject *module, PyObject *args) {
      * (a str must be in the narrowest kind its characters allow). */
     Py_ssize_t kept = first;
     Py_UCS4 widest = 0;
-    for (Py_ssize_t i = 0; i < first; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        if (c > widest)
-            widest = c;
+#define MEASURE(TYPE)                                                                         \
+    {                                                                                         \
+        const TYPE *c = data;                                                                 \
+        for (Py_ssize_t i = 0; i < first; i++)                                                \
+            if (c[i] > widest)                                                                \
+                widest = c[i];                                                                \
+        for (Py_ssize_t i = first; i < length; i++) {                                         \
+            uint32_t to = lookup(&table, c[i]);                                               \
+            if (to == DELETE)                                                                 \
+                continue;                                                                     \
+            Py_UCS4 out = to ? (Py_UCS4)to : c[i];                                            \
+            if (out > widest)                                                                 \
+                widest = out;                                                                 \
+            kept++;                                                                           \
+        }                                                                                     \
     }
-    for (Py_ssize_t i = first; i < length; i++) {
-        int64_t out = mapped_to(&table, PyUnicode_READ(kind, data, i));
-        if (out < 0)
-            continue;
-        if ((Py_UCS4)out > widest)
-            widest = (Py_UCS4)out;
-        kept++;
+    switch (kind) {
+    case PyUnicode_1BYTE_KIND: MEASURE(Py_UCS1) break;
+    case PyUnicode_2BYTE_KIND: MEASURE(Py_UCS2) break;
+    default: MEASURE(Py_UCS4)
     }
+#undef MEASURE
     mapped = PyUnicode_New(kept, widest);
     if (mapped == NULL)
         goto done;
@@ -117,16 +126,48 @@ static PyObject *map_text(PyObject *module, PyObject *args) {
     }
     int out_kind = PyUnicode_KIND(mapped);
     void *out_data = PyUnicode_DATA(mapped);
-    Py_ssize_t n = 0;
-    for (Py_ssize_t i = 0; i < length; i++) {
-        int64_t out = mapped_to(&table, PyUnicode_READ(kind, data, i));
-        if (out < 0)
-            continue;
-        PyUnicode_WRITE(out_kind, out_data, n, (Py_UCS4)out);
-        if (where != NULL)
-            where[n] = (uint32_t)i;
-        n++;
+    /* Each pair of kinds written out apiece: what a character becomes is ASCII, so the result
+     * is never wider than the text, and most often of its kind. */
+#define WRITE(TYPE, OUT_TYPE)                                                                 \
+    {                                                                                         \
+        const TYPE *c = data;                                                                 \
+        OUT_TYPE *o = out_data;                                                               \
+        Py_ssize_t n = 0;                                                                     \
+        for (Py_ssize_t i = 0; i < length; i++) {                                             \
+            uint32_t to = lookup(&table, c[i]);                                               \
+            if (to == DELETE)                                                                 \
+                continue;                                                                     \
+            o[n] = (OUT_TYPE)(to ? (Py_UCS4)to : c[i]);                                       \
+            if (where != NULL)                                                                \
+                where[n] = (uint32_t)i;                                                       \
+            n++;                                                                              \
+        }                                                                                     \
     }
+    if (kind == PyUnicode_1BYTE_KIND && out_kind == PyUnicode_1BYTE_KIND)
+        WRITE(Py_UCS1, Py_UCS1)
+    else if (kind == PyUnicode_2BYTE_KIND && out_kind == PyUnicode_2BYTE_KIND)
+        WRITE(Py_UCS2, Py_UCS2)
+    else if (kind == PyUnicode_2BYTE_KIND && out_kind == PyUnicode_1BYTE_KIND)
+        WRITE(Py_UCS2, Py_UCS1)
+    else if (kind == PyUnicode_4BYTE_KIND && out_kind == PyUnicode_4BYTE_KIND)
+        WRITE(Py_UCS4, Py_UCS4)
+    else if (kind == PyUnicode_4BYTE_KIND && out_kind == PyUnicode_2BYTE_KIND)
+        WRITE(Py_UCS4, Py_UCS2)
+    else if (kind == PyUnicode_4BYTE_KIND && out_kind == PyUnicode_1BYTE_KIND)
+        WRITE(Py_UCS4, Py_UCS1)
+    else {
+        Py_ssize_t n = 0;
+        for (Py_ssize_t i = 0; i < length; i++) {
+            int64_t out = mapped_to(&table, PyUnicode_READ(kind, data, i));
+            if (out < 0)
+                continue;
+            PyUnicode_WRITE(out_kind, out_data, n, (Py_UCS4)out);
+            if (where != NULL)
+                where[n] = (uint32_t)i;
+            n++;
+        }
+    }
+#undef WRITE
     result = PyTuple_Pack(2, mapped, offsets);
 done:
     Py_XDECREF(mapped);
