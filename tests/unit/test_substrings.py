@@ -138,3 +138,19 @@ def test_the_python_looks_answer_as_the_c_ones_do():
         for length in (1, 3, 16):
             assert substrings.python_has_run(text, embedded._BASE64_CHARACTERS, length) == \
                 native.has_run(text, embedded._BASE64_CHARACTERS, length), (text, length)
+
+
+def test_long_texts_with_runs_of_every_length_anywhere():
+    # The look reads every length-th character first and around it only where one is in the
+    # set: runs that start, end or break just before or after those characters are all found.
+    rng = random.Random(20261209)
+    for _ in range(3000):
+        length = rng.randrange(1, 21)
+        pieces = []
+        for _ in range(rng.randrange(0, 12)):
+            pieces.append("".join(rng.choice("aZ09+/_-") for _ in range(rng.randrange(0, 2 * length + 2))))
+            pieces.append("".join(rng.choice(" .=\nж😀") for _ in range(rng.randrange(1, 4))))
+        text = "".join(pieces)
+        pattern = re.compile(f"[{re.escape(embedded._BASE64_CHARACTERS)}]{{{length}}}")
+        assert native.has_run(text, embedded._BASE64_CHARACTERS, length) == bool(pattern.search(text)), \
+            (text, length)
