@@ -92,49 +92,64 @@ def declared_in_markup(data: bytes) -> bool:
     return _DECLARED_IN_MARKUP.search(data[:2048]) is not None
 
 
-def _decodes(data: bytes, codec: str) -> bool:
-    # Only a sample is checked strictly: a declared charset that fits the start is believed.
+def _start_decoded(data: bytes, codec: str) -> str | None:
+    """The start of the data decoded strictly, or None where it does not decode: only a sample
+    is checked, and a declared charset that fits the start is believed."""
     sample = data[:_DETECTION_SAMPLE]
     try:
-        codecs.getincrementaldecoder(codec)().decode(sample, final=len(sample) == len(data))
+        return codecs.getincrementaldecoder(codec)().decode(sample, final=len(sample) == len(data))
     except (UnicodeDecodeError, LookupError):
-        return False
-    return True
+        return None
 
 
 def detect(data: bytes, declared: str = "") -> tuple[str | None, int]:
     """(codec, bytes to skip) for the data; codec None means it does not look like text."""
+    codec, skip, _ = _detect(data, declared)
+    return codec, skip
+
+
+def _detect(data: bytes, declared: str) -> tuple[str | None, int, str | None]:
+    # The third: the whole text, where the check of the start decoded all of it (a body no
+    # longer than the sample), so that it is not decoded twice.
     bom = _bom(data)
     if bom:
-        return bom
+        return (*bom, None)
     declared_codec = codec_name(declared) if declared else None
-    if declared_codec and _decodes(data, declared_codec):
-        return declared_codec, 0
+    if declared_codec and (start := _start_decoded(data, declared_codec)) is not None:
+        return declared_codec, 0, _whole(data, start)
     utf16 = _utf16_without_bom(data)
     if utf16:
-        return utf16, 0
+        return utf16, 0, None
     if data.isascii():
-        return ("utf-8", 0) if not looks_binary(data) else (None, 0)
+        return ("utf-8", 0, None) if not looks_binary(data) else (None, 0, None)
     markup = _DECLARED_IN_MARKUP.search(data[:2048])
     if markup:
         named = codec_name((markup.group(1) or markup.group(2)).decode("ascii"))
-        if named and _decodes(data, named):
-            return named, 0
-    if _decodes(data, "utf-8"):
-        return "utf-8", 0
+        if named and (start := _start_decoded(data, named)) is not None:
+            return named, 0, _whole(data, start)
+    try:  # most text is UTF-8 throughout: the whole of it decoded once, as the check
+        return "utf-8", 0, data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        # Past the sample, a bad sequence does not change what the start says.
+        if e.start >= _DETECTION_SAMPLE or _start_decoded(data, "utf-8") is not None:
+            return "utf-8", 0, None
     if looks_binary(data):
-        return None, 0
+        return None, 0, None
     sample = data[:_DETECTION_SAMPLE]
     best = (charset_normalizer.from_bytes(sample, cp_isolation=_SEED_MARKET_CHARSETS).best()
             or charset_normalizer.from_bytes(sample).best())
     if best is None:
-        return None, 0
-    return codec_name(best.encoding) or "utf-8", 0
+        return None, 0, None
+    return codec_name(best.encoding) or "utf-8", 0, None
+
+
+def _whole(data: bytes, start: str) -> str | None:
+    return start if len(data) <= _DETECTION_SAMPLE else None
 
 
 def decode_text(data: bytes, declared: str = "") -> str | None:
     """The text, or None when the bytes are not text in any charset we can tell."""
-    codec, skip = detect(data, declared)
+    codec, skip, text = _detect(data, declared)
     if codec is None:
         return None
-    return data[skip:].decode(codec, errors="replace")
+    return text if text is not None else data[skip:].decode(codec, errors="replace")

@@ -113,6 +113,24 @@ def test_declared_charset_is_used_and_a_wrong_one_is_not_believed():
     assert decode_text(text.encode("cp1251"), "no-such-charset") == text
 
 
+def test_utf8_is_judged_on_its_start_whatever_follows():
+    # The whole body is decoded once where it is UTF-8 throughout; a bad byte only past the
+    # sample that the charset is judged on leaves it UTF-8, its bad bytes replaced, as does a
+    # sequence the sample ends inside of; one inside the sample makes it another charset.
+    from dlp_addon.extract.charset import _DETECTION_SAMPLE, detect
+
+    long_text = "Иван, тел. +7 912 345 67 89\n" * (3 * _DETECTION_SAMPLE // 40)
+    assert decode_text(long_text.encode()) == long_text
+    bad_after = long_text.encode()[:_DETECTION_SAMPLE + 10] + b"\xff" + b"tail"
+    assert detect(bad_after) == ("utf-8", 0)
+    assert decode_text(bad_after) == bad_after.decode("utf-8", errors="replace")
+    cut_at_the_end = b"a" * (_DETECTION_SAMPLE - 1) + b"\xd0" + b"x" * 100
+    assert detect(cut_at_the_end) == ("utf-8", 0)
+    assert decode_text(cut_at_the_end) == cut_at_the_end.decode("utf-8", errors="replace")
+    bad_inside = "Привет, мир. ".encode("cp1251") * 8000
+    assert detect(bad_inside)[0] != "utf-8"
+
+
 def test_html_meta_charset():
     page = '<html><head><meta charset="windows-1251"></head><body>Привет, мир</body></html>'
     assert decode_text(page.encode("cp1251")) == page
