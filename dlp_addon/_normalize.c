@@ -51,6 +51,7 @@ static PyObject *map_text(PyObject *module, PyObject *args) {
     if (!PyArg_ParseTuple(args, "Uy*y*:map_text", &text, &index, &pages))
         return NULL;
     PyObject *result = NULL, *mapped = NULL, *offsets = NULL;
+    uint32_t *where = NULL; /* made at the first deletion: the index in `text` of each kept character */
     if (index.len != BLOCKS * (Py_ssize_t)sizeof(uint16_t) || pages.len % (256 * sizeof(uint32_t)) != 0) {
         PyErr_SetString(PyExc_ValueError, "map_text() needs an index of 0x1100 uint16 and pages of 256 uint32");
         goto done;
@@ -86,90 +87,73 @@ static PyObject *map_text(PyObject *module, PyObject *args) {
         result = PyTuple_Pack(2, text, Py_None);
         goto done;
     }
-    /* Then the size and widest character of the result, so that it is made in its own kind
-     * (a str must be in the narrowest kind its characters allow). */
-    Py_ssize_t kept = first;
+    /* One pass that writes at the text's own width (what a character becomes is ASCII, so
+     * never wider). The result is copied once more only where it came out shorter (invisible
+     * characters taken out) or narrower than that width (a str is always made in the
+     * narrowest width its characters need). */
+    Py_UCS4 limit = kind == PyUnicode_1BYTE_KIND ? 0xFF : kind == PyUnicode_2BYTE_KIND ? 0xFFFF : 0x10FFFF;
+    Py_UCS4 narrower = kind == PyUnicode_1BYTE_KIND ? 0x80 : kind == PyUnicode_2BYTE_KIND ? 0x100 : 0x10000;
+    mapped = PyUnicode_New(length, limit);
+    if (mapped == NULL)
+        goto done;
+    void *out_data = PyUnicode_DATA(mapped);
+    Py_ssize_t kept = 0;
     Py_UCS4 widest = 0;
-#define MEASURE(TYPE)                                                                         \
+#define WRITE(TYPE)                                                                           \
     {                                                                                         \
         const TYPE *c = data;                                                                 \
-        for (Py_ssize_t i = 0; i < first; i++)                                                \
+        TYPE *o = out_data;                                                                   \
+        for (Py_ssize_t i = 0; i < first; i++) {                                              \
+            o[i] = c[i];                                                                      \
             if (c[i] > widest)                                                                \
                 widest = c[i];                                                                \
+        }                                                                                     \
+        kept = first;                                                                         \
         for (Py_ssize_t i = first; i < length; i++) {                                         \
             uint32_t to = lookup(&table, c[i]);                                               \
-            if (to == DELETE)                                                                 \
+            if (to == DELETE) {                                                               \
+                if (where == NULL) {                                                          \
+                    where = PyMem_Malloc((size_t)length * sizeof(uint32_t));                  \
+                    if (where == NULL) {                                                      \
+                        PyErr_NoMemory();                                                     \
+                        goto done;                                                            \
+                    }                                                                         \
+                    for (Py_ssize_t k = 0; k < kept; k++)                                     \
+                        where[k] = (uint32_t)k;                                               \
+                }                                                                             \
                 continue;                                                                     \
+            }                                                                                 \
             Py_UCS4 out = to ? (Py_UCS4)to : c[i];                                            \
             if (out > widest)                                                                 \
                 widest = out;                                                                 \
+            o[kept] = (TYPE)out;                                                              \
+            if (where != NULL)                                                                \
+                where[kept] = (uint32_t)i;                                                    \
             kept++;                                                                           \
         }                                                                                     \
     }
     switch (kind) {
-    case PyUnicode_1BYTE_KIND: MEASURE(Py_UCS1) break;
-    case PyUnicode_2BYTE_KIND: MEASURE(Py_UCS2) break;
-    default: MEASURE(Py_UCS4)
+    case PyUnicode_1BYTE_KIND: WRITE(Py_UCS1) break;
+    case PyUnicode_2BYTE_KIND: WRITE(Py_UCS2) break;
+    default: WRITE(Py_UCS4)
     }
-#undef MEASURE
-    mapped = PyUnicode_New(kept, widest);
-    if (mapped == NULL)
-        goto done;
-    uint32_t *where = NULL;
-    if (kept < length) {
-        offsets = PyBytes_FromStringAndSize(NULL, kept * (Py_ssize_t)sizeof(uint32_t));
+#undef WRITE
+    if (kept < length || widest < narrower) {
+        PyObject *exact = PyUnicode_FromKindAndData(kind, out_data, kept);
+        Py_SETREF(mapped, exact);
+        if (mapped == NULL)
+            goto done;
+    }
+    if (where != NULL) {
+        offsets = PyBytes_FromStringAndSize((const char *)where, kept * (Py_ssize_t)sizeof(uint32_t));
         if (offsets == NULL)
             goto done;
-        where = (uint32_t *)PyBytes_AS_STRING(offsets);
     } else {
         offsets = Py_NewRef(Py_None);
     }
-    int out_kind = PyUnicode_KIND(mapped);
-    void *out_data = PyUnicode_DATA(mapped);
-    /* Each pair of kinds written out apiece: what a character becomes is ASCII, so the result
-     * is never wider than the text, and most often of its kind. */
-#define WRITE(TYPE, OUT_TYPE)                                                                 \
-    {                                                                                         \
-        const TYPE *c = data;                                                                 \
-        OUT_TYPE *o = out_data;                                                               \
-        Py_ssize_t n = 0;                                                                     \
-        for (Py_ssize_t i = 0; i < length; i++) {                                             \
-            uint32_t to = lookup(&table, c[i]);                                               \
-            if (to == DELETE)                                                                 \
-                continue;                                                                     \
-            o[n] = (OUT_TYPE)(to ? (Py_UCS4)to : c[i]);                                       \
-            if (where != NULL)                                                                \
-                where[n] = (uint32_t)i;                                                       \
-            n++;                                                                              \
-        }                                                                                     \
-    }
-    if (kind == PyUnicode_1BYTE_KIND && out_kind == PyUnicode_1BYTE_KIND)
-        WRITE(Py_UCS1, Py_UCS1)
-    else if (kind == PyUnicode_2BYTE_KIND && out_kind == PyUnicode_2BYTE_KIND)
-        WRITE(Py_UCS2, Py_UCS2)
-    else if (kind == PyUnicode_2BYTE_KIND && out_kind == PyUnicode_1BYTE_KIND)
-        WRITE(Py_UCS2, Py_UCS1)
-    else if (kind == PyUnicode_4BYTE_KIND && out_kind == PyUnicode_4BYTE_KIND)
-        WRITE(Py_UCS4, Py_UCS4)
-    else if (kind == PyUnicode_4BYTE_KIND && out_kind == PyUnicode_2BYTE_KIND)
-        WRITE(Py_UCS4, Py_UCS2)
-    else if (kind == PyUnicode_4BYTE_KIND && out_kind == PyUnicode_1BYTE_KIND)
-        WRITE(Py_UCS4, Py_UCS1)
-    else {
-        Py_ssize_t n = 0;
-        for (Py_ssize_t i = 0; i < length; i++) {
-            int64_t out = mapped_to(&table, PyUnicode_READ(kind, data, i));
-            if (out < 0)
-                continue;
-            PyUnicode_WRITE(out_kind, out_data, n, (Py_UCS4)out);
-            if (where != NULL)
-                where[n] = (uint32_t)i;
-            n++;
-        }
-    }
-#undef WRITE
     result = PyTuple_Pack(2, mapped, offsets);
 done:
+    PyMem_Free(where);
     Py_XDECREF(mapped);
     Py_XDECREF(offsets);
     PyBuffer_Release(&index);

@@ -117,3 +117,24 @@ def test_the_c_mapping_reads_no_page_its_table_does_not_hold():
     assert native.map_text(text, index.tobytes(), pages.tobytes()) == (text, None)
     mapped, offsets = native.map_text("٣\u200b٣", index.tobytes(), pages.tobytes())
     assert mapped == "٣٣" and array("I", offsets).tolist() == [0, 2]
+
+
+@pytest.mark.parametrize("text, normalized", [
+    ("a\u00a0b", "a b"),  # Latin-1 to ASCII
+    ("é\u00a0b", "é b"),  # stays Latin-1
+    ("٣ a", "3 a"),  # two bytes a character to ASCII
+    ("ж\u2013٣", "ж-3"),  # stays two bytes
+    ("ü\u2013٣", "ü-3"),  # two bytes to Latin-1
+    ("𝟏 ж", "1 ж"),  # four bytes to two
+    ("𝟏 a\u200b", "1 a"),  # four bytes to ASCII, with a deletion
+    ("😀𝟏", "😀1"),  # stays four bytes
+])
+def test_the_mapped_text_is_made_in_the_width_its_characters_need(text, normalized):
+    # A str must be in the narrowest width its characters allow: `isascii`, hashing and
+    # comparison all rely on it, and the mapping writes at the original's width first.
+    import sys
+
+    result = normalize(text).text
+    assert result == normalized and result.isascii() == normalized.isascii()
+    assert sys.getsizeof(result) == sys.getsizeof("".join(list(normalized)))
+    assert hash(result) == hash(normalized) and {result: 1}[normalized] == 1
