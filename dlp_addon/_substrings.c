@@ -34,6 +34,9 @@ typedef struct {
     uint8_t singles[BMP / 8];  /* needles of one character in the BMP: finding it is enough */
     uint8_t starts[BMP / 8];   /* first characters of the needles in the BMP, one bit each */
     uint8_t pairs[BMP / 8];    /* their first two, hashed: spaces start most needles and text */
+    uint8_t short_pairs[BMP / 8]; /* the first two of needles of two characters, hashed */
+    uint8_t next_pairs[BMP / 8];  /* the second and third of longer ones, hashed: in Arabic prose
+                                   * nearly every word opens as " ا" does " ات " */
     Py_UCS4 far[MAX_NEEDLES];  /* first characters above the BMP */
     Py_ssize_t far_count;
 } Needles;
@@ -81,10 +84,22 @@ static int starts_here(int kind, const void *data, Py_ssize_t length, Py_ssize_t
             Py_UCS4 c = chars[i];                                                             \
             if (!may_start(set, c))                                                           \
                 continue;                                                                     \
-            if (c >= BMP ? starts_here(kind, data, length, i, set, 1)                         \
-                         : bit(set->singles, c) ||                                            \
-                               (i + 1 < length && bit(set->pairs, pair_hash(c, chars[i + 1])) && \
-                                starts_here(kind, data, length, i, set, 2)))                  \
+            if (c >= BMP) {                                                                   \
+                if (starts_here(kind, data, length, i, set, 1))                               \
+                    return 1;                                                                 \
+                continue;                                                                     \
+            }                                                                                 \
+            if (bit(set->singles, c))                                                         \
+                return 1;                                                                     \
+            if (i + 1 >= length)                                                              \
+                continue;                                                                     \
+            unsigned h = pair_hash(c, chars[i + 1]);                                          \
+            if (!bit(set->pairs, h))                                                          \
+                continue;                                                                     \
+            if (!bit(set->short_pairs, h) &&                                                  \
+                !(i + 2 < length && bit(set->next_pairs, pair_hash(chars[i + 1], chars[i + 2])))) \
+                continue;                                                                     \
+            if (starts_here(kind, data, length, i, set, 2))                                   \
                 return 1;                                                                     \
         }                                                                                     \
     } while (0)
@@ -155,6 +170,12 @@ static Needles *build(PyObject *needles) {
         } else {
             unsigned h = pair_hash(c, set->second[k]);
             set->pairs[h >> 3] |= (uint8_t)(1u << (h & 7));
+            if (size == 2) {
+                set->short_pairs[h >> 3] |= (uint8_t)(1u << (h & 7));
+            } else {
+                unsigned next = pair_hash(set->second[k], PyUnicode_READ_CHAR(needle, 2));
+                set->next_pairs[next >> 3] |= (uint8_t)(1u << (next & 7));
+            }
         }
     }
     return set;
