@@ -92,14 +92,23 @@ def declared_in_markup(data: bytes) -> bool:
     return _DECLARED_IN_MARKUP.search(data[:2048]) is not None
 
 
-def _start_decoded(data: bytes, codec: str) -> str | None:
-    """The start of the data decoded strictly, or None where it does not decode: only a sample
-    is checked, and a declared charset that fits the start is believed."""
-    sample = data[:_DETECTION_SAMPLE]
+def _fits(data: bytes, codec: str) -> tuple[bool, str | None]:
+    """Whether the start of the data decodes strictly in `codec` (only a sample is checked: a
+    declared charset that fits the start is believed), and the whole text where all of it
+    decoded: most text is in its charset throughout, and is then decoded once."""
     try:
-        return codecs.getincrementaldecoder(codec)().decode(sample, final=len(sample) == len(data))
-    except (UnicodeDecodeError, LookupError):
-        return None
+        return True, data.decode(codec)
+    except UnicodeDecodeError as e:
+        if e.start >= _DETECTION_SAMPLE:
+            return True, None  # past the sample, a bad sequence does not change what the start says
+    except LookupError:
+        return False, None
+    sample = data[:_DETECTION_SAMPLE]
+    try:  # the sample may end inside a sequence that the rest completes
+        codecs.getincrementaldecoder(codec)().decode(sample, final=len(sample) == len(data))
+    except UnicodeDecodeError:
+        return False, None
+    return True, None
 
 
 def detect(data: bytes, declared: str = "") -> tuple[str | None, int]:
@@ -109,14 +118,16 @@ def detect(data: bytes, declared: str = "") -> tuple[str | None, int]:
 
 
 def _detect(data: bytes, declared: str) -> tuple[str | None, int, str | None]:
-    # The third: the whole text, where the check of the start decoded all of it (a body no
-    # longer than the sample), so that it is not decoded twice.
+    # The third: the whole text, where the check decoded all of it (`_fits`), so that it is
+    # not decoded twice.
     bom = _bom(data)
     if bom:
         return (*bom, None)
     declared_codec = codec_name(declared) if declared else None
-    if declared_codec and (start := _start_decoded(data, declared_codec)) is not None:
-        return declared_codec, 0, _whole(data, start)
+    if declared_codec:
+        fits, text = _fits(data, declared_codec)
+        if fits:
+            return declared_codec, 0, text
     utf16 = _utf16_without_bom(data)
     if utf16:
         return utf16, 0, None
@@ -125,14 +136,13 @@ def _detect(data: bytes, declared: str) -> tuple[str | None, int, str | None]:
     markup = _DECLARED_IN_MARKUP.search(data[:2048])
     if markup:
         named = codec_name((markup.group(1) or markup.group(2)).decode("ascii"))
-        if named and (start := _start_decoded(data, named)) is not None:
-            return named, 0, _whole(data, start)
-    try:  # most text is UTF-8 throughout: the whole of it decoded once, as the check
-        return "utf-8", 0, data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        # Past the sample, a bad sequence does not change what the start says.
-        if e.start >= _DETECTION_SAMPLE or _start_decoded(data, "utf-8") is not None:
-            return "utf-8", 0, None
+        if named:
+            fits, text = _fits(data, named)
+            if fits:
+                return named, 0, text
+    fits, text = _fits(data, "utf-8")
+    if fits:
+        return "utf-8", 0, text
     if looks_binary(data):
         return None, 0, None
     sample = data[:_DETECTION_SAMPLE]
@@ -141,10 +151,6 @@ def _detect(data: bytes, declared: str) -> tuple[str | None, int, str | None]:
     if best is None:
         return None, 0, None
     return codec_name(best.encoding) or "utf-8", 0, None
-
-
-def _whole(data: bytes, start: str) -> str | None:
-    return start if len(data) <= _DETECTION_SAMPLE else None
 
 
 def decode_text(data: bytes, declared: str = "") -> str | None:

@@ -129,6 +129,11 @@ def test_utf8_is_judged_on_its_start_whatever_follows():
     assert decode_text(cut_at_the_end) == cut_at_the_end.decode("utf-8", errors="replace")
     bad_inside = "Привет, мир. ".encode("cp1251") * 8000
     assert detect(bad_inside)[0] != "utf-8"
+    # A declared charset is believed on the same terms.
+    assert detect(bad_after, "utf-8") == ("utf-8", 0) and decode_text(bad_after, "utf-8") == decode_text(bad_after)
+    assert detect(bad_inside, "utf-8")[0] != "utf-8" and decode_text(bad_inside, "utf-8") == decode_text(bad_inside)
+    long_cp1251 = long_text.encode("cp1251")
+    assert detect(long_cp1251, "windows-1251") == ("cp1251", 0) and decode_text(long_cp1251, "cp1251") == long_text
 
 
 def test_html_meta_charset():
