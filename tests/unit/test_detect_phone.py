@@ -539,3 +539,15 @@ def test_the_deadline_stops_the_detector_across_many_small_values():
     values = [(segment, normalize(segment.text)) for segment, _ in values]
     assert DETECTOR.find(values, deadline=time.monotonic() - 1) == []
     assert len(DETECTOR.find(values, deadline=time.monotonic() + 60)) == 300
+
+
+def test_a_run_of_one_group_of_digits_is_told_as_the_pattern_tells_it():
+    import re
+
+    from dlp_addon.detect import phone
+
+    rng = random.Random(20261210)
+    groups = re.compile(r"\d+")
+    for _ in range(20000):
+        raw = "".join(rng.choice("0123456789 ()-./+\tx٣") for _ in range(rng.randrange(0, 12)))
+        assert phone._one_digit_group(raw) == (len(groups.findall(raw)) == 1), repr(raw)
