@@ -106,7 +106,9 @@ _CONTEXT_BEFORE, _CONTEXT_AFTER = 32, 16
 _MAY_LABEL = re.compile(r"[^\W\d_]|[№$€£%₽₹]")
 _DOCUMENT_SAMPLE, _DOCUMENT_SAMPLE_PER_SEGMENT = 64 * 1024, 4096
 _DOCUMENT_MIN_CODES = 2
-_COUNTRY_CODE_WRITTEN = regex.compile(r"(?:\+|(?<!\d)00)\s?(1|7|2[07]|3[0-469]|4[0-79]|5[1-8]|6[0-6]|8[1246]|9[0-58]|\d{3})(?=[\s(.-]?\d)")
+_COUNTRY_CODES = r"\s?(1|7|2[07]|3[0-469]|4[0-79]|5[1-8]|6[0-6]|8[1246]|9[0-58]|\d{3})(?=[\s(.-]?\d)"
+_COUNTRY_CODE_WRITTEN = regex.compile(r"(?:\+|(?<!\d)00)" + _COUNTRY_CODES)
+_COUNTRY_CODE_AFTER_00 = regex.compile(r"(?<!\d)00" + _COUNTRY_CODES)
 _SCRIPT_WINDOW = 80
 
 
@@ -1331,14 +1333,26 @@ class PhoneDetector:
         nothing: a JSON record's phone field has no script around it, but the record's name
         field is in Persian, or the list's other numbers are written with +98."""
         sample, size = [], 0
-        for _, norm in segments:
-            piece = norm.text[:_DOCUMENT_SAMPLE_PER_SEGMENT]
-            sample.append(piece)
-            size += len(piece)
-            if size >= _DOCUMENT_SAMPLE:
-                break
+        # A JSON document is thousands of short values: they are taken a few hundred at a
+        # time, and one at a time only in the batch that fills the sample.
+        for begin in range(0, len(segments), 256):
+            pieces = [norm.text[:_DOCUMENT_SAMPLE_PER_SEGMENT] for _, norm in segments[begin:begin + 256]]
+            batch = sum(map(len, pieces))
+            if size + batch < _DOCUMENT_SAMPLE:
+                sample += pieces
+                size += batch
+                continue
+            for piece in pieces:
+                sample.append(piece)
+                size += len(piece)
+                if size >= _DOCUMENT_SAMPLE:
+                    break
+            break
         text = "\n".join(sample)
-        written = Counter(int(code) for code in _COUNTRY_CODE_WRITTEN.findall(text))
+        # Without a "+" only the "00" form can match: alone, its pattern opens with a literal
+        # that the engine searches for, five times faster over an API's digits.
+        pattern = _COUNTRY_CODE_WRITTEN if "+" in text else _COUNTRY_CODE_AFTER_00
+        written = Counter(int(code) for code in pattern.findall(text))
         # The countries the message's own international numbers name come first, even before
         # the script of a number's line: Arabic script says SA, AE or EG; +20 says Egypt.
         written_countries = tuple(

@@ -551,3 +551,36 @@ def test_a_run_of_one_group_of_digits_is_told_as_the_pattern_tells_it():
     for _ in range(20000):
         raw = "".join(rng.choice("0123456789 ()-./+\tx٣") for _ in range(rng.randrange(0, 12)))
         assert phone._one_digit_group(raw) == (len(groups.findall(raw)) == 1), repr(raw)
+
+
+def test_the_countries_a_message_points_to_come_from_its_first_64k_characters():
+    # The sample is taken in batches and the "00" form looked for alone where there is no
+    # "+": the same countries as one value at a time and one pattern for both forms.
+    from collections import Counter
+
+    from dlp_addon.detect import phone
+
+    def reference(segments):
+        sample, size = [], 0
+        for _, norm in segments:
+            piece = norm.text[:phone._DOCUMENT_SAMPLE_PER_SEGMENT]
+            sample.append(piece)
+            size += len(piece)
+            if size >= phone._DOCUMENT_SAMPLE:
+                break
+        return Counter(int(code) for code in phone._COUNTRY_CODE_WRITTEN.findall("\n".join(sample)))
+
+    rng = random.Random(20261211)
+    words = ["+98 912 345 6789", "0098 912 3456789", "+7 912", "007 495 123", "1200 300", "x00 44 20", "ab", "سلام",
+             "تلفن", "00", "+", "2024-01-01T00:00:00", "+20 10 1234 5678"]
+    for _ in range(300):
+        count = rng.choice((1, 5, 300, 3000))
+        texts = [" ".join(rng.choice(words) for _ in range(rng.randrange(1, 6))) for _ in range(count)]
+        if rng.random() < 0.2:
+            texts.append("+966 50 123 4567 " * rng.randrange(1, 400))
+        segments = [(Segment(t, "t", layout="value"), normalize(t)) for t in texts]
+        expected = reference(segments)
+        got = DETECTOR.document_countries(segments)
+        written = tuple(r for code, n in expected.most_common() if n >= phone._DOCUMENT_MIN_CODES
+                        for r in DETECTOR.regions if phone._country_code(r) == code)
+        assert got.written == written, texts[:5]
