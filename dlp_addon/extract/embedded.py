@@ -61,8 +61,8 @@ _BASE64_LINE = re.compile(r"[A-Za-z0-9+/_-]*")
 
 def unescape_references(text: str) -> str:
     """`john&#64;example.com` -> `john@example.com`, each reference by the stdlib's HTML rules."""
-    if "&" not in text:
-        return text
+    if not _has_references(text):
+        return text  # a query string has an "&" every twenty characters and no reference
     return _REFERENCE.sub(lambda m: html.unescape(m.group()), text)
 
 
