@@ -92,40 +92,42 @@ def declared_in_markup(data: bytes) -> bool:
     return _DECLARED_IN_MARKUP.search(data[:2048]) is not None
 
 
-def _fits(data: bytes, codec: str) -> tuple[bool, str | None]:
+def _fits(data: bytes, codec: str, whole: bool) -> tuple[bool, str | None]:
     """Whether the start of the data decodes strictly in `codec` (only a sample is checked: a
-    declared charset that fits the start is believed), and the whole text where all of it
-    decoded: most text is in its charset throughout, and is then decoded once."""
-    try:
-        return True, data.decode(codec)
-    except UnicodeDecodeError as e:
-        if e.start >= _DETECTION_SAMPLE:
-            return True, None  # past the sample, a bad sequence does not change what the start says
-    except LookupError:
-        return False, None
+    declared charset that fits the start is believed), and, asked for the `whole` text, that
+    text where all of it decoded: most text is in its charset throughout, and is then decoded
+    once."""
+    if whole:
+        try:
+            return True, data.decode(codec)
+        except UnicodeDecodeError as e:
+            if e.start >= _DETECTION_SAMPLE:
+                return True, None  # past the sample, a bad sequence does not change what the start says
+        except LookupError:
+            return False, None
     sample = data[:_DETECTION_SAMPLE]
     try:  # the sample may end inside a sequence that the rest completes
         codecs.getincrementaldecoder(codec)().decode(sample, final=len(sample) == len(data))
-    except UnicodeDecodeError:
+    except (UnicodeDecodeError, LookupError):
         return False, None
     return True, None
 
 
 def detect(data: bytes, declared: str = "") -> tuple[str | None, int]:
     """(codec, bytes to skip) for the data; codec None means it does not look like text."""
-    codec, skip, _ = _detect(data, declared)
+    codec, skip, _ = _detect(data, declared, whole=False)
     return codec, skip
 
 
-def _detect(data: bytes, declared: str) -> tuple[str | None, int, str | None]:
-    # The third: the whole text, where the check decoded all of it (`_fits`), so that it is
-    # not decoded twice.
+def _detect(data: bytes, declared: str, whole: bool) -> tuple[str | None, int, str | None]:
+    # The third: with `whole`, the whole text where the check decoded all of it (`_fits`),
+    # so that it is not decoded twice.
     bom = _bom(data)
     if bom:
         return (*bom, None)
     declared_codec = codec_name(declared) if declared else None
     if declared_codec:
-        fits, text = _fits(data, declared_codec)
+        fits, text = _fits(data, declared_codec, whole)
         if fits:
             return declared_codec, 0, text
     utf16 = _utf16_without_bom(data)
@@ -137,10 +139,10 @@ def _detect(data: bytes, declared: str) -> tuple[str | None, int, str | None]:
     if markup:
         named = codec_name((markup.group(1) or markup.group(2)).decode("ascii"))
         if named:
-            fits, text = _fits(data, named)
+            fits, text = _fits(data, named, whole)
             if fits:
                 return named, 0, text
-    fits, text = _fits(data, "utf-8")
+    fits, text = _fits(data, "utf-8", whole)
     if fits:
         return "utf-8", 0, text
     if looks_binary(data):
@@ -155,7 +157,7 @@ def _detect(data: bytes, declared: str) -> tuple[str | None, int, str | None]:
 
 def decode_text(data: bytes, declared: str = "") -> str | None:
     """The text, or None when the bytes are not text in any charset we can tell."""
-    codec, skip, text = _detect(data, declared)
+    codec, skip, text = _detect(data, declared, whole=True)
     if codec is None:
         return None
     return text if text is not None else data[skip:].decode(codec, errors="replace")
