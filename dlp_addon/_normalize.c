@@ -37,12 +37,6 @@ static inline uint32_t lookup(const Table *table, Py_UCS4 c) {
     return page && page < table->page_count ? table->pages[(Py_ssize_t)page * 256 + (c & 0xFF)] : 0;
 }
 
-/* What `c` becomes, or -1 where it is taken out. */
-static inline int64_t mapped_to(const Table *table, Py_UCS4 c) {
-    uint32_t to = lookup(table, c);
-    return to == DELETE ? -1 : to ? (int64_t)to : (int64_t)c;
-}
-
 /* map_text(text, index, pages) -> (mapped, offsets): `offsets` the uint32 index in `text` of
  * each character of `mapped` as bytes, or None when nothing was deleted. */
 static PyObject *map_text(PyObject *module, PyObject *args) {
