@@ -27,7 +27,7 @@ from dlp_addon.evidence import Hasher, mask
 from dlp_addon.extract import Extraction, extract_content, extract_request, extract_window
 from dlp_addon.extract.sniff import kind_of
 from dlp_addon.model import (EMAIL, KINDS, PHONE, SAMPLES_PER_KIND, Evidence, Finding, Inspection, Problem,
-                             RequestData, Segment)
+                             RequestData)
 from dlp_addon.normalize import Normalized, normalize
 from dlp_addon.policy import Policy
 
@@ -154,23 +154,23 @@ class Engine:
         `document` as in `PhoneDetector.find`."""
         found: list[Finding] = []
         problems: list[Problem] = []
-        normalized: list[tuple[Segment, Normalized]] = []
-        texts: list[str] = []
-        for segment in extraction.segments:
-            text = segment.text
-            if text.isascii():  # most values: nothing to map, at memory speed, so no clock either
-                normalized.append((segment, Normalized(text, text)))
-                texts.append(text)
-                continue
-            if deadline is not None and time.monotonic() > deadline:
-                break
-            norm = normalize(text)
-            normalized.append((segment, norm))
-            texts.append(norm.text)
+        segments = extraction.segments
+        # Each segment's normal form, made only for texts that are not ASCII (those are their
+        # own, and most values are never looked at again after the detectors' first pass).
+        texts = [segment.text for segment in segments]
+        forms: dict[int, Normalized] = {}
+        if not all(map(str.isascii, texts)):
+            for index in [index for index, text in enumerate(texts) if not text.isascii()]:
+                if deadline is not None and time.monotonic() > deadline:
+                    del texts[index:]  # mapping is at memory speed: ASCII texts need no clock
+                    break
+                forms[index] = norm = normalize(texts[index])
+                texts[index] = norm.text
         if may_hold_emails(texts):
-            for segment, norm in normalized:
-                found.extend(find_emails(norm, segment.where))
-        found.extend(self._phones.find(normalized, deadline, document, texts))
+            for index, text in enumerate(texts):
+                norm = forms.get(index) or Normalized(text, text)
+                found.extend(find_emails(norm, segments[index].where))
+        found.extend(self._phones.find_in_texts(segments, texts, forms, deadline, document))
         if deadline is not None and time.monotonic() > deadline:
             # Checked once more after the detectors: a single long text can outlast the limit.
             problems.append(Problem("timeout", "detection", "inspection time limit reached"))

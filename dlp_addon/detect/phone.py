@@ -880,30 +880,38 @@ class PhoneDetector:
         # country codes are prefix-free: other digits need not be parsed as one.
         self._stored_prefixes = tuple(str(code) for code in self.region_codes)
         self._countries: DocumentCountries | None = None
-        self._segments: list[tuple[Segment, Normalized]] = []
+        self._texts: list[str] = []
         self._rejected: Counter[str] = Counter()
         self._deadline: float | None = None
         self._bare_plausible = _BareCheck(self.regions)
         self._grouping = _GroupingCheck(self.regions)
 
     def find(self, segments: Iterable[tuple[Segment, Normalized]], deadline: float | None = None,
-             document: DocumentCountries | None = None, texts: list[str] | None = None) -> list[Finding]:
-        """Every phone number in the segments; past `deadline` (time.monotonic) it stops and
-        returns what it found so far (the caller records the timeout). `document` is what
-        `document_countries` said of the whole message, for a part of it read on its own;
-        `texts` the normal forms' texts, where the caller has them listed already."""
+             document: DocumentCountries | None = None) -> list[Finding]:
+        """Every phone number in the segments, each with its normal form; past `deadline`
+        (time.monotonic) it stops and returns what it found so far (the caller records the
+        timeout). `document` is what `document_countries` said of the whole message, for a
+        part of it read on its own."""
+        pairs = list(segments)
+        forms = {index: norm for index, (_, norm) in enumerate(pairs)}
+        return self.find_in_texts([segment for segment, _ in pairs], [norm.text for norm in forms.values()], forms,
+                                  deadline, document)
+
+    def find_in_texts(self, segments: Sequence[Segment], texts: list[str], forms: dict[int, Normalized],
+                      deadline: float | None = None, document: DocumentCountries | None = None) -> list[Finding]:
+        """`find` over the first len(texts) segments, given each one's normal form's text, and
+        the normal forms themselves where they are not the segment's own ASCII text: an API's
+        JSON is tens of thousands of values, and half of them hold no candidate and need no
+        normal form made."""
         found: list[Finding] = []
         weak: list[_Weak] = []
-        segments = list(segments)
         # Worked out on first use: most messages hold no candidate that needs a country.
-        self._countries, self._segments = document, segments
+        self._countries, self._texts = document, texts
         self._rejected: Counter[str] = Counter()
         self._deadline = deadline
         checked = self._bare_plausible.exact
         columns = _Columns()
         try:
-            if texts is None:
-                texts = [norm.text for _, norm in segments]
             since_clock = _CLOCK_TEXTS  # the clock first, then after every few texts or spans
             for index, spans, rejected in self._candidates(texts):
                 since_clock += 1 + len(spans)
@@ -911,11 +919,14 @@ class PhoneDetector:
                     if self._late():
                         break
                     since_clock = 0
-                segment, norm = segments[index]
+                segment = segments[index]
                 if not spans and (segment.layout == "text" or field_says_phone(segment.field) is False):
                     # Only bare runs known to fit no plan: in text they matter only beside weak
                     # candidates of its own (none here); under an id's or a time's key, nowhere.
                     continue
+                norm = forms.get(index)
+                if norm is None:
+                    norm = Normalized(texts[index], texts[index])
                 if type(rejected) is bytes and segment.layout != "text":
                     rejected = list(_unpacked(rejected))  # a long value's: each counts in its column
                 if checked and segment.layout == "value" and columns.took(segment, norm, spans, rejected, weak,
@@ -924,7 +935,7 @@ class PhoneDetector:
                 self._scan_segment(segment, norm, spans, rejected, checked, found, weak)
             found.extend(self._believed_by_siblings(columns.merged(weak, self._rejected)))
         finally:
-            self._segments = []  # not kept alive until the next message
+            self._texts = []  # not kept alive until the next message
         return found
 
     def _scan_segment(self, segment: Segment, norm: Normalized, spans: list, rejected: list | bytes, checked: bool,
@@ -1316,7 +1327,7 @@ class PhoneDetector:
 
     def _document_countries(self) -> DocumentCountries:
         if self._countries is None:
-            self._countries = self.document_countries(self._segments)
+            self._countries = self._countries_of(self._texts)
         return self._countries
 
     def _script_hints(self, sample: str, hinted: list[str] | None = None) -> list[str]:
@@ -1332,11 +1343,15 @@ class PhoneDetector:
         """The countries the message as a whole points to, for numbers whose own line says
         nothing: a JSON record's phone field has no script around it, but the record's name
         field is in Persian, or the list's other numbers are written with +98."""
+        return self._countries_of([norm.text for _, norm in segments])
+
+    def _countries_of(self, texts: list[str]) -> DocumentCountries:
+        """`document_countries`, of the normal forms' texts."""
         sample, size = [], 0
         # A JSON document is thousands of short values: they are taken a few hundred at a
         # time, and one at a time only in the batch that fills the sample.
-        for begin in range(0, len(segments), 256):
-            pieces = [norm.text[:_DOCUMENT_SAMPLE_PER_SEGMENT] for _, norm in segments[begin:begin + 256]]
+        for begin in range(0, len(texts), 256):
+            pieces = [text[:_DOCUMENT_SAMPLE_PER_SEGMENT] for text in texts[begin:begin + 256]]
             batch = sum(map(len, pieces))
             if size + batch < _DOCUMENT_SAMPLE:
                 sample += pieces

@@ -584,3 +584,17 @@ def test_the_countries_a_message_points_to_come_from_its_first_64k_characters():
         written = tuple(r for code, n in expected.most_common() if n >= phone._DOCUMENT_MIN_CODES
                         for r in DETECTOR.regions if phone._country_code(r) == code)
         assert got.written == written, texts[:5]
+
+
+def test_the_detector_given_only_the_normal_forms_that_differ_finds_what_it_finds_given_all():
+    # The engine hands over the normal forms of non-ASCII texts only; an ASCII text is its own.
+    rng = random.Random(20261212)
+    values = ["+7 912 345-67-89", "тел. 8 912 345 67 89", "13800138000", "phone: (202) 555-0143", "order 1234567",
+              "۰۹۱۲ ۱۲۳ ۴۵۶۷", "id 98765432101", "Иван", "x"]
+    for _ in range(200):
+        segments = [Segment(rng.choice(values), f"$[{i}].v", field=rng.choice(("phone", "id", "")),
+                            group="$[*].v", layout=rng.choice(("value", "text"))) for i in range(rng.randrange(1, 40))]
+        pairs = [(segment, normalize(segment.text)) for segment in segments]
+        forms = {i: norm for i, (segment, norm) in enumerate(pairs) if not segment.text.isascii()}
+        texts = [norm.text for _, norm in pairs]
+        assert DETECTOR.find_in_texts(segments, texts, forms) == DETECTOR.find(pairs)
