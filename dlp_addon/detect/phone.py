@@ -924,15 +924,15 @@ class PhoneDetector:
                     # Only bare runs known to fit no plan: in text they matter only beside weak
                     # candidates of its own (none here); under an id's or a time's key, nowhere.
                     continue
-                norm = forms.get(index)
-                if norm is None:
-                    norm = Normalized(texts[index], texts[index])
+                text = texts[index]
                 if type(rejected) is bytes and segment.layout != "text":
                     rejected = list(_unpacked(rejected))  # a long value's: each counts in its column
-                if checked and segment.layout == "value" and columns.took(segment, norm, spans, rejected, weak,
+                if checked and segment.layout == "value" and columns.took(segment, text, spans, rejected, weak,
                                                                           self._rejected):
                     continue
-                self._scan_segment(segment, norm, spans, rejected, checked, found, weak)
+                norm = forms.get(index)
+                self._scan_segment(segment, Normalized(text, text) if norm is None else norm, spans, rejected, checked,
+                                   found, weak)
             found.extend(self._believed_by_siblings(columns.merged(weak, self._rejected)))
         finally:
             self._texts = []  # not kept alive until the next message
@@ -1516,9 +1516,10 @@ class _Columns:
         self.members: dict[str, list[tuple[int, int, Normalized, str]]] = defaultdict(list)
         self.taken = 0
 
-    def took(self, segment: Segment, norm: Normalized, spans: list, rejected: list, weak: list[_Weak],
+    def took(self, segment: Segment, text: str, spans: list, rejected: list, weak: list[_Weak],
              counts: Counter) -> bool:
-        text = norm.text
+        """Whether the value (its normal form's `text`) was taken as a member of its group or
+        counted as one fitting no plan; only an ASCII one can be, its own normal form."""
         whole = (0, len(text))
         if spans:
             if rejected or len(spans) != 1 or spans[0] != whole:
@@ -1531,7 +1532,7 @@ class _Columns:
         if spans:
             # Where it would have gone among the weak candidates (the list only grows), and
             # its order among the members taken at that place.
-            self.members[group].append((len(weak), self.taken, norm, segment.where))
+            self.members[group].append((len(weak), self.taken, Normalized(text, text), segment.where))
             self.taken += 1
         else:
             counts[group] += 1
