@@ -61,7 +61,7 @@ _BASE64_LINE = re.compile(r"[A-Za-z0-9+/_-]*")
 
 def unescape_references(text: str) -> str:
     """`john&#64;example.com` -> `john@example.com`, each reference by the stdlib's HTML rules."""
-    if not _has_references(text):
+    if not _may_hold_references(text):
         return text  # a query string has an "&" every twenty characters and no reference
     return _REFERENCE.sub(lambda m: html.unescape(m.group()), text)
 
@@ -143,8 +143,12 @@ def _escaped_pairs(line: str) -> list[str]:
 # The one-character looks first: they run at memory speed, a two-character one (`"\\u" in`)
 # at a thirtieth of it, and the pattern at the speed of its first character's hits (a query
 # string has an "&" every twenty characters). A reference ends in ";" or starts with "&#".
+def _may_hold_references(text: str) -> bool:
+    return "&" in text and (";" in text or ("#" in text and "&#" in text))
+
+
 def _has_references(text: str) -> bool:
-    return "&" in text and (";" in text or ("#" in text and "&#" in text)) and _REFERENCE.search(text) is not None
+    return _may_hold_references(text) and _REFERENCE.search(text) is not None
 
 
 def _has_json_escapes(text: str) -> bool:
