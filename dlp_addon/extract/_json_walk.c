@@ -15,6 +15,10 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#ifndef Py_T_OBJECT_EX /* Python 3.11: the member types live in structmember.h */
+#include <structmember.h>
+#define Py_T_OBJECT_EX T_OBJECT_EX
+#endif
 
 #define SMALLEST_NUMBER 1000000LL /* json_doc._SMALLEST_NUMBER: a phone number has seven digits */
 #define BASE64_MIN_RUN 16         /* embedded._MIN_RUN */
@@ -22,6 +26,7 @@
 typedef struct {
     PyObject *pairs_type;      /* json_doc._Pairs: tuple, a list or tuple being read alike */
     PyObject *segment_type;    /* model.Segment */
+    Py_ssize_t segment_slots[5]; /* where its text, where, field, group and layout are held */
     PyObject *segments;        /* the budget's list of segments */
     PyObject *where;           /* "body:json" */
     PyObject *depth;           /* passed on to add_value */
@@ -34,6 +39,8 @@ typedef struct {
     PyObject *out_of_time_exc; /* json_doc._OutOfTime */
     PyObject *value_layout, *text_layout, *empty, *any_item;
     PyObject *worth_cache, *numbers_cache; /* name -> bool: a list's records repeat a few keys */
+    PyObject *families, *lists; /* group -> what is named after it (see family_of, items_of) */
+    PyObject *colon, *dot, *open_index, *key_suffix, *keys_suffix;
     long recurse_to;
     long check_every;
     long steps;
@@ -74,20 +81,160 @@ static int plain_string(PyObject *s) {
     return !(memchr(c, '&', size) || memchr(c, '%', size) || memchr(c, '=', size) || memchr(c, '\\', size));
 }
 
+/* Where a Segment holds each of its five fields: it is a dataclass with slots whose __init__
+ * only stores them, and made this way a segment costs a third of a call to the class (the
+ * walk makes one for each value read). 0 when the class is not built that way. */
+static const char *SEGMENT_FIELDS[5] = {"text", "where", "field", "group", "layout"};
+
+static int slots_of(PyObject *type, Py_ssize_t *offsets) {
+    if (!PyType_Check(type))
+        return 0;
+    for (int i = 0; i < 5; i++) {
+        PyObject *d = PyObject_GetAttrString(type, SEGMENT_FIELDS[i]);
+        if (d == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+        int slot = Py_IS_TYPE(d, &PyMemberDescr_Type) && ((PyMemberDescrObject *)d)->d_member->type == Py_T_OBJECT_EX &&
+                   ((PyMemberDescrObject *)d)->d_common.d_type == (PyTypeObject *)type;
+        if (slot)
+            offsets[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+        Py_DECREF(d);
+        if (!slot)
+            return 0;
+    }
+    return 1;
+}
+
 static int add_segment(Walk *w, PyObject *text, PyObject *place, PyObject *field, PyObject *group,
                        PyObject *layout) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     if (n == 0)
         return 0; /* Budget.add keeps no empty segment */
     PyObject *args[5] = {text, place, field, group, layout};
-    PyObject *segment = PyObject_Vectorcall(w->segment_type, args, 5, NULL);
-    if (segment == NULL)
-        return -1;
+    PyObject *segment;
+    if (w->segment_slots[0] > 0) {
+        PyTypeObject *type = (PyTypeObject *)w->segment_type;
+        segment = type->tp_alloc(type, 0);
+        if (segment == NULL)
+            return -1;
+        for (int i = 0; i < 5; i++)
+            *(PyObject **)((char *)segment + w->segment_slots[i]) = Py_NewRef(args[i]);
+    } else {
+        segment = PyObject_Vectorcall(w->segment_type, args, 5, NULL);
+        if (segment == NULL)
+            return -1;
+    }
     int failed = PyList_Append(w->segments, segment);
     Py_DECREF(segment);
     if (failed)
         return -1;
     w->inspected += n;
+    return 0;
+}
+
+/* The parts joined, as one new string: PyUnicode_FromFormat parses its format on every call,
+ * and the walk joins a place name or two for every value. */
+static PyObject *joined(PyObject *const *parts, int count) {
+    Py_ssize_t n = 0;
+    Py_UCS4 widest = 127;
+    for (int i = 0; i < count; i++) {
+        n += PyUnicode_GET_LENGTH(parts[i]);
+        Py_UCS4 most = PyUnicode_MAX_CHAR_VALUE(parts[i]);
+        if (most > widest)
+            widest = most;
+    }
+    PyObject *out = PyUnicode_New(n, widest);
+    if (out == NULL)
+        return NULL;
+    Py_ssize_t at = 0;
+    for (int i = 0; i < count; i++) {
+        if (PyUnicode_CopyCharacters(out, at, parts[i], 0, PyUnicode_GET_LENGTH(parts[i])) < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        at += PyUnicode_GET_LENGTH(parts[i]);
+    }
+    return out;
+}
+
+static PyObject *joined2(PyObject *a, PyObject *b) {
+    PyObject *parts[2] = {a, b};
+    return joined(parts, 2);
+}
+
+static PyObject *joined3(PyObject *a, PyObject *b, PyObject *c) {
+    PyObject *parts[3] = {a, b, c};
+    return joined(parts, 3);
+}
+
+/* Every record of a list has the same group, so what is named after a group (its family,
+ * "body:json:$.rows[*].", each member's group, "body:json:$.rows[*].phone", each child
+ * container's group, and for a list its item group and its items' family) is made once per
+ * group and name and shared by the segments, instead of once per value. A Family is a tuple
+ * (family, {name: member's group}, {name: child container's group}). Bounded: past
+ * CACHED_NAMES groups or names in one cache, names are made for each use. */
+#define CACHED_NAMES 4096
+
+/* A new reference to the group's Family. */
+static PyObject *family_of(Walk *w, PyObject *group) {
+    PyObject *entry = PyDict_GetItemWithError(w->families, group);
+    if (entry != NULL)
+        return Py_NewRef(entry);
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *parts[4] = {w->where, w->colon, group, w->dot};
+    PyObject *name = joined(parts, 4), *members = PyDict_New(), *children = PyDict_New();
+    if (name != NULL && members != NULL && children != NULL)
+        entry = PyTuple_Pack(3, name, members, children);
+    Py_XDECREF(name);
+    Py_XDECREF(members);
+    Py_XDECREF(children);
+    if (entry != NULL && PyDict_GET_SIZE(w->families) < CACHED_NAMES && PyDict_SetItem(w->families, group, entry) < 0)
+        Py_CLEAR(entry);
+    return entry;
+}
+
+/* head (+ separator) + name, remembered in `cache` under the name (a new reference). */
+static PyObject *named(PyObject *cache, PyObject *head, PyObject *separator, PyObject *name) {
+    PyObject *hit = PyDict_GetItemWithError(cache, name);
+    if (hit != NULL)
+        return Py_NewRef(hit);
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *made = separator == NULL ? joined2(head, name) : joined3(head, separator, name);
+    if (made != NULL && PyDict_GET_SIZE(cache) < CACHED_NAMES && PyDict_SetItem(cache, name, made) < 0)
+        Py_CLEAR(made);
+    return made;
+}
+
+/* A list's item group ("$.rows" -> "$.rows[*]") and its items' family ("body:json:$.rows[*]"),
+ * as new references. */
+static int items_of(Walk *w, PyObject *group, PyObject **item_group, PyObject **items) {
+    PyObject *entry = PyDict_GetItemWithError(w->lists, group);
+    if (entry != NULL) {
+        *item_group = Py_NewRef(PyTuple_GET_ITEM(entry, 0));
+        *items = Py_NewRef(PyTuple_GET_ITEM(entry, 1));
+        return 0;
+    }
+    if (PyErr_Occurred())
+        return -1;
+    *item_group = joined2(group, w->any_item);
+    *items = *item_group != NULL ? joined3(w->where, w->colon, *item_group) : NULL;
+    if (*items == NULL) {
+        Py_CLEAR(*item_group);
+        return -1;
+    }
+    if (PyDict_GET_SIZE(w->lists) < CACHED_NAMES) {
+        PyObject *pair = PyTuple_Pack(2, *item_group, *items);
+        int failed = pair == NULL || PyDict_SetItem(w->lists, group, pair) < 0;
+        Py_XDECREF(pair);
+        if (failed) {
+            Py_CLEAR(*item_group);
+            Py_CLEAR(*items);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -159,8 +306,31 @@ static int long_enough(PyObject *number) {
     return v <= -SMALLEST_NUMBER || v >= SMALLEST_NUMBER;
 }
 
+/* How many characters str(number) has, for a number only counted; -1 where it does not fit
+ * a long long (the caller then makes the string). */
+static Py_ssize_t written_length(PyObject *number) {
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(number, &overflow);
+    if (overflow || (v == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return -1;
+    }
+    Py_ssize_t n = v < 0 ? 2 : 1;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    for (; u >= 10; u /= 10)
+        n++;
+    return n;
+}
+
 static int number_value(Walk *w, PyObject *number, PyObject *place, PyObject *field, PyObject *group,
                         int read) {
+    if (!read) {
+        Py_ssize_t n = written_length(number);
+        if (n >= 0) {
+            w->inspected += n;
+            return 0;
+        }
+    }
     PyObject *text = PyObject_Str(number);
     if (text == NULL)
         return -1;
@@ -204,10 +374,13 @@ static int timed(Walk *w, Py_ssize_t number, Py_ssize_t size) {
 
 static int object(Walk *w, PyObject *value, PyObject *path, PyObject *group, long nesting) {
     int failed = -1;
-    PyObject *place = PyUnicode_FromFormat("%U:%U.", w->where, path);
-    PyObject *family = PyUnicode_FromFormat("%U:%U.", w->where, group);
-    if (place == NULL || family == NULL)
+    PyObject *parts[4] = {w->where, w->colon, path, w->dot};
+    PyObject *place = joined(parts, 4); /* "body:json:$.rows[3]." */
+    PyObject *entry = place != NULL ? family_of(w, group) : NULL;
+    if (entry == NULL)
         goto done;
+    PyObject *family = PyTuple_GET_ITEM(entry, 0);
+    PyObject *members = PyTuple_GET_ITEM(entry, 1), *children = PyTuple_GET_ITEM(entry, 2);
     Py_ssize_t size = PySequence_Fast_GET_SIZE(value);
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(value); i++) {
         PyObject *pair = PySequence_Fast_GET_ITEM(value, i);
@@ -220,8 +393,8 @@ static int object(Walk *w, PyObject *value, PyObject *path, PyObject *group, lon
         if (worth < 0)
             goto done;
         if (worth) {
-            PyObject *where = PyUnicode_FromFormat("%U%U:key", place, name);
-            PyObject *keys = PyUnicode_FromFormat("%U%U:keys", family, name);
+            PyObject *where = joined3(place, name, w->key_suffix);
+            PyObject *keys = joined3(family, name, w->keys_suffix);
             int bad = where == NULL || keys == NULL || add_segment(w, name, where, w->empty, keys, w->value_layout);
             Py_XDECREF(where);
             Py_XDECREF(keys);
@@ -247,14 +420,14 @@ static int object(Walk *w, PyObject *value, PyObject *path, PyObject *group, lon
                 /* An id's, a time's or an amount's: only counted, so no place is named for it. */
                 bad = number_value(w, child, NULL, NULL, NULL, 0) < 0;
             } else {
-                PyObject *where = PyUnicode_Concat(place, name), *in_group = PyUnicode_Concat(family, name);
+                PyObject *where = joined2(place, name), *in_group = named(members, family, NULL, name);
                 bad = where == NULL || in_group == NULL || leaf(w, child, where, name, in_group, read);
                 Py_XDECREF(where);
                 Py_XDECREF(in_group);
             }
         } else if (is_container(w, child)) {
-            PyObject *child_path = PyUnicode_FromFormat("%U.%U", path, name);
-            PyObject *child_group = PyUnicode_FromFormat("%U.%U", group, name);
+            PyObject *child_path = joined3(path, w->dot, name);
+            PyObject *child_group = named(children, group, w->dot, name);
             bad = child_path == NULL || child_group == NULL || container(w, child, child_path, child_group, name, nesting + 1);
             Py_XDECREF(child_path);
             Py_XDECREF(child_group);
@@ -266,17 +439,19 @@ static int object(Walk *w, PyObject *value, PyObject *path, PyObject *group, lon
     failed = 0;
 done:
     Py_XDECREF(place);
-    Py_XDECREF(family);
+    Py_XDECREF(entry);
     return failed;
 }
 
 static int list(Walk *w, PyObject *value, PyObject *path, PyObject *group, PyObject *key, long nesting) {
     int failed = -1;
-    PyObject *item_group = PyUnicode_Concat(group, w->any_item);
-    PyObject *place = PyUnicode_FromFormat("%U:%U[", w->where, path);
-    PyObject *family = PyUnicode_FromFormat("%U:%U", w->where, item_group);
+    PyObject *item_group = NULL, *family = NULL;
+    PyObject *parts[4] = {w->where, w->colon, path, w->open_index};
+    PyObject *place = joined(parts, 4); /* "body:json:$.rows[" */
+    if (place == NULL)
+        goto done;
     int read = cached_flag(w->numbers_cache, w->numbers_read, key);
-    if (item_group == NULL || place == NULL || family == NULL || read < 0)
+    if (read < 0 || items_of(w, group, &item_group, &family) < 0)
         goto done;
     Py_ssize_t size = PyList_GET_SIZE(value);
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
@@ -346,6 +521,8 @@ static PyObject *walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     w.numbers_read = args[11];
     w.deep = args[12];
     w.out_of_time_exc = args[13];
+    if (!slots_of(w.segment_type, w.segment_slots))
+        w.segment_slots[0] = 0;
     w.recurse_to = PyLong_AsLong(args[14]);
     w.check_every = PyLong_AsLong(args[15]);
     if (PyErr_Occurred())
@@ -372,8 +549,17 @@ static PyObject *walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     w.any_item = PyUnicode_InternFromString("[*]");
     w.worth_cache = PyDict_New();
     w.numbers_cache = PyDict_New();
+    w.families = PyDict_New();
+    w.lists = PyDict_New();
+    w.colon = PyUnicode_InternFromString(":");
+    w.dot = PyUnicode_InternFromString(".");
+    w.open_index = PyUnicode_InternFromString("[");
+    w.key_suffix = PyUnicode_InternFromString(":key");
+    w.keys_suffix = PyUnicode_InternFromString(":keys");
     if (w.segments == NULL || w.out_of_time == NULL || w.value_layout == NULL || w.text_layout == NULL ||
-        w.empty == NULL || w.any_item == NULL || w.worth_cache == NULL || w.numbers_cache == NULL)
+        w.empty == NULL || w.any_item == NULL || w.worth_cache == NULL || w.numbers_cache == NULL ||
+        w.families == NULL || w.lists == NULL || w.colon == NULL || w.dot == NULL || w.open_index == NULL ||
+        w.key_suffix == NULL || w.keys_suffix == NULL)
         goto done;
     if (!PyList_CheckExact(w.segments)) {
         PyErr_SetString(PyExc_TypeError, "walk(): budget.segments must be a list");
@@ -406,6 +592,13 @@ done:
     Py_XDECREF(w.any_item);
     Py_XDECREF(w.worth_cache);
     Py_XDECREF(w.numbers_cache);
+    Py_XDECREF(w.families);
+    Py_XDECREF(w.lists);
+    Py_XDECREF(w.colon);
+    Py_XDECREF(w.dot);
+    Py_XDECREF(w.open_index);
+    Py_XDECREF(w.key_suffix);
+    Py_XDECREF(w.keys_suffix);
     return result;
 }
 

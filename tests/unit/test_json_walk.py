@@ -116,6 +116,32 @@ def test_long_lists_and_objects_are_walked_alike_in_c():
         assert _outcome(_walk(text, native.walk)) == _outcome(_walk(text, None))
 
 
+def test_the_c_walk_names_alike_past_what_it_remembers_of_names():
+    # More groups, lists and keys than the C walk keeps the names made from (4096 of each).
+    document = {f"k{i}": [{"phone": f"1391234{i:04d}", f"n{i}": {"id": 10 ** 7 + i}}] for i in range(5000)}
+    text = json.dumps(document)
+    c = _outcome(_walk(text, native.walk))
+    assert c == _outcome(_walk(text, None)) and len(c[0]) >= 10_000
+
+
+def test_the_c_walk_calls_a_segment_class_it_cannot_fill_in_itself():
+    # It fills in a slots dataclass's fields directly; any other class is called.
+    class Recorded:
+        def __init__(self, *fields):
+            self.fields = fields
+
+    budget = Budget(LIMITS)
+    args = ("$", "$", "", json_doc._Pairs, Recorded, budget, "body:json", 0, json_doc._add_value,
+            json_doc._key_worth_reading, json_doc._numbers_may_be_phones, json_doc._Walker(budget, "body", 0).deep,
+            json_doc._OutOfTime, json_doc._RECURSE_TO, json_doc._CHECK_EVERY)
+    native.walk(json_doc._Pairs([("phone", "13800138000")]), *args)
+    assert [s.fields for s in budget.segments] == [("13800138000", "body:json:$.phone", "phone", "body:json:$.phone",
+                                                    "value")]
+    filled = _walk('{"phone": "13800138000"}', native.walk).segments
+    assert filled == [json_doc.Segment("13800138000", "body:json:$.phone", "phone", "body:json:$.phone", "value")]
+    assert type(filled[0]) is json_doc.Segment
+
+
 def test_the_c_walk_stops_on_the_clock_and_counts_what_it_handed_on():
     budget = Budget(LIMITS, deadline=0.0)  # already past when the walk starts
     assert json_doc.extract("[" + ",".join(["13800138000"] * 100_000) + "]", budget, "body", 0)
