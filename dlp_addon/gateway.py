@@ -169,11 +169,13 @@ class DlpAddon:
             return
         _forget_password(flow)
         runtime = self.runtime
-        if runtime is None or self._exempt(runtime, flow):
+        if runtime is None:
             return
         declared = _declared_length(flow.request)
         limit = runtime.policy.limits.max_body_bytes
-        if declared is not None and declared > limit:
+        # Exemptions are looked up only for a body this hook acts on: reading the host costs
+        # more than all the rest of this hook.
+        if declared is not None and declared > limit and not self._exempt(runtime, flow):
             # Decide before mitmproxy buffers a body that will not be inspected anyway.
             problem = Problem("too_large", "body", f"{declared} bytes declared, inspection limit is {limit}")
             inspection = Inspection(problems=(problem,), safe_path=coarse_safe_path(flow.request.path))
@@ -199,7 +201,8 @@ class DlpAddon:
         if await self._blocked_on_its_start(flow, runtime, request):
             return
         inspection = await _inspect(runtime.pool.inspect, request)
-        await self._enforce(flow, runtime, inspection, _origin(flow, "http", host))
+        if inspection.evidence or inspection.problems:  # otherwise nothing to decide or record
+            await self._enforce(flow, runtime, inspection, _origin(flow, "http", host))
 
     async def _blocked_on_its_start(self, flow: http.HTTPFlow, runtime: _Runtime, request: RequestData) -> bool:
         """Answer a large upload from its first kilobytes when they already decide a block;

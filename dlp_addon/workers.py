@@ -10,7 +10,8 @@ Each worker is a process with one end of a socket pair; the event loop holds the
 reads the answers itself, so no thread of the proxy waits on a worker (a process pool's
 feeder and result threads cost the proxy about 2 ms of CPU per request while its loop was
 busy: more than relaying the request did). Queueing happens in an asyncio semaphore, so the
-hard timeout measures a worker's own time rather than its wait in line. Work nobody waits on
+hard timeout measures a worker's own time rather than its wait in line (one watchdog timer
+serves every call in flight). Work nobody waits on
 (the full count of a request already answered) queues first for a smaller semaphore, so that
 it never holds every worker. A worker that overruns the hard timeout (the engine has its own,
 softer deadline) or dies is killed and another started in its place, and that message gets a
@@ -220,6 +221,9 @@ class _Worker:
             pass  # the child is gone already: its link finds it dead, as for any worker that dies
         self._socket: socket.socket | None = ours
         self._link: _Link | None = None
+        self.deadline: float | None = None  # loop time by which the call in progress must be answered
+        self.overran = False
+        self._killed = False
 
     @property
     def alive(self) -> bool:
@@ -247,6 +251,9 @@ class _Worker:
 
     def kill(self) -> None:
         # A stuck worker never answers: end the process, and reap it off the event loop.
+        if self._killed:
+            return
+        self._killed = True
         self.process.kill()
         if self._link is not None and self._link.transport is not None:
             self._link.transport.close()
@@ -330,6 +337,7 @@ class InspectionPool:
         self._running: set[_Worker] = set()
         self.processes_started = 0  # replacements included
         self._closed = False
+        self._watchdog: asyncio.TimerHandle | None = None
 
     def warm_up(self) -> None:
         """Start every worker now so that the first requests do not pay for it."""
@@ -430,14 +438,15 @@ class InspectionPool:
                 except WorkerDied:
                     self._retire(worker, "an inspection worker did not start")
                     return _failed("error", "inspection worker did not start")
-                # A timeout scope rather than wait_for, which on Python 3.11 runs the call as
-                # a task of its own: one more task and loop turn for every request.
-                async with asyncio.timeout(self.hard_timeout):
+                self._watch(worker)
+                try:
                     reply = await worker.call(message)
-            except asyncio.TimeoutError:
-                self._retire(worker, "an inspection overran its time limit")
-                return _failed("timeout", f"inspection did not finish within {self.hard_timeout:.0f} s")
+                finally:
+                    worker.deadline = None
             except WorkerDied:
+                if worker.overran:  # killed by the watchdog
+                    self._retire(worker, "an inspection overran its time limit")
+                    return _failed("timeout", f"inspection did not finish within {self.hard_timeout:.0f} s")
                 self._retire(worker, "an inspection worker died")
                 return _failed("error", "inspection worker died")
             except BaseException:
@@ -451,9 +460,38 @@ class InspectionPool:
                 return _failed("error", type(e).__name__)
             return value if ok else _failed("error", value)
 
+    def _watch(self, worker: _Worker) -> None:
+        """Give the worker's call its deadline. One timer watches every call in flight, set
+        for the earliest deadline: a timer (or timeout scope) per call cost mitmdump's own
+        process more per request than the rest of the hand-off's bookkeeping."""
+        loop = asyncio.get_running_loop()
+        worker.deadline = deadline = loop.time() + self.hard_timeout
+        watchdog = self._watchdog
+        if watchdog is not None and watchdog.when() <= deadline:
+            return
+        if watchdog is not None:
+            watchdog.cancel()
+        self._watchdog = loop.call_at(deadline, self._on_watch)
+
+    def _on_watch(self) -> None:
+        # A worker past its deadline is killed: its call then ends as a WorkerDied, which
+        # `_run` reports as a timeout, replacing the worker.
+        self._watchdog = None
+        now = asyncio.get_running_loop().time()
+        for worker in list(self._running):
+            if worker.deadline is not None and worker.deadline <= now and not worker.overran:
+                worker.overran = True
+                worker.kill()
+        pending = [w.deadline for w in self._running if w.deadline is not None and not w.overran]
+        if pending:
+            self._watchdog = asyncio.get_running_loop().call_at(min(pending), self._on_watch)
+
     def shutdown(self) -> None:
         # An inspection still running fails with its killed worker; that must not start new ones.
         self._closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         for worker in list(self._running):
             self._retire(worker, "shut down")
         self._idle.clear()

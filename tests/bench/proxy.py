@@ -23,6 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
 ADDON = "dlp_addon/addon.py"
+NULL_ADDON = "tests/bench/null_addon.py"  # the addon whose workers inspect nothing
 START_TIMEOUT = 90.0
 
 
@@ -149,8 +150,8 @@ class Processes:
             time.sleep(0.05)
         raise RuntimeError("upstream did not start")
 
-    def start_gateway(self, name: str, policy: str | None) -> Gateway:
-        """`policy=None`: plain mitmdump, no addon. Otherwise the DLP addon with that policy."""
+    def start_gateway(self, name: str, policy: str | None, addon: str = ADDON) -> Gateway:
+        """`policy=None`: plain mitmdump, no addon. Otherwise the DLP addon (`addon`) with that policy."""
         self._count += 1
         base = self.workdir / f"gw{self._count}-{name}"
         base.mkdir(parents=True)
@@ -160,7 +161,7 @@ class Processes:
         state = None
         if policy is not None:
             state = base / "state"
-            cmd[1:1] = ["-s", ADDON]
+            cmd[1:1] = ["-s", addon]
             cmd += ["--set", f"dlp_policy={policy}", "--set", f"dlp_state_dir={state}"]
         log = base / "mitmdump.log"
         proc = self._spawn(cmd, log)

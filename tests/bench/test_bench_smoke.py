@@ -90,4 +90,24 @@ def test_the_loads_name_what_bounds_them(bench):
     cpu = [r for r in run.build_rows(bench) if "CPU per request" in r.what]
     assert len(cpu) == 1 and cpu[0].what.startswith("16 KiB")
     assert cpu[0].dlp.median == 1.4 and cpu[0].base.median == 0.96 and "workers 0.600 ms" in cpu[0].what
+    # With the gateway whose workers answer at once, two rows more for the hand-off alone.
+    bench.results["ka"]["16k"]["null"] = runs(1.3, 0.05)
+    hand_off = [r for r in run.build_rows(bench) if "answer" in r.what and r.what.startswith("16 KiB")]
+    assert [r.unit for r in hand_off] == ["req/s", "ms"] and hand_off[1].dlp.median == 1.3
     bench.results.pop("ka")
+
+
+def test_the_hand_off_gateway_answers_without_inspecting(tmp_path):
+    # Its workers run tests.bench.null_inspection: a customer list the addon blocks passes.
+    listing = "\n".join(f"customer{i}@example.com,+7 916 123-{i:02d}-45" for i in range(60)).encode()
+    procs = proxy.Processes(tmp_path)
+    try:
+        up = procs.start_upstream()
+        answers = {}
+        for name, addon in (("real", proxy.ADDON), ("hand-off", proxy.NULL_ADDON)):
+            gateway = procs.start_gateway(name, run.POLICY, addon)
+            answers[name] = asyncio.run(proxy.upload(gateway.port, up, listing, "text/csv", "/export")).status
+            procs.stop(gateway)
+        assert answers == {"real": 403, "hand-off": 200}
+    finally:
+        procs.close()

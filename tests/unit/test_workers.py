@@ -174,6 +174,32 @@ def test_an_inspection_over_the_hard_timeout_is_cut_and_its_worker_killed():
     assert not _alive(stuck_pid), "the worker that overran still runs"
 
 
+def test_each_call_is_cut_at_its_own_deadline_not_an_earlier_calls():
+    # One watchdog serves every call in flight: set for the first call's deadline, it must
+    # leave a call started later alone until that call's own deadline.
+    import asyncio
+    import os
+    import time
+
+    async def scenario():
+        pool = _pool(count=2, hard_timeout=1.5)
+        try:
+            await asyncio.gather(*(pool._run(os.getpid) for _ in range(2)))
+            quick = asyncio.ensure_future(pool._run(time.sleep, 0.2))
+            await asyncio.sleep(0.8)
+            began = time.monotonic()
+            late = asyncio.ensure_future(pool._run(time.sleep, 1.0))  # within its time, past the first's
+            stuck = await pool._run(time.sleep, 60)
+            return await quick, await late, stuck, time.monotonic() - began
+        finally:
+            pool.shutdown()
+
+    quick, late, stuck, took = asyncio.run(scenario())
+    assert quick is None and late is None  # time.sleep's answers
+    assert [(p.sub_reason, p.where) for p in stuck.problems] == [("timeout", "worker")]
+    assert 1.4 <= took < 10
+
+
 def _alive(pid: int) -> bool:
     import os
 
