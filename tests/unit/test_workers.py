@@ -310,6 +310,37 @@ def test_a_message_larger_than_the_socket_holds_crosses_whole_both_ways():
     assert echoed == bytes(range(256)) * (80 * 1024) and len(echoed) == size
 
 
+def test_bodies_sent_beside_the_pickle_arrive_as_the_bytes_they_were():
+    # A request's body, a window's data and a bytes argument from _APART_FROM on travel as
+    # pickle's out-of-band buffers; smaller ones inside the pickle. Each arrives whole, as bytes.
+    import asyncio
+    import operator
+
+    from dlp_addon import full_count
+    from dlp_addon.model import RequestData
+
+    large = bytes(range(256)) * (3 * 1024 + 7)
+    small = b"name,phone\n"
+    request = RequestData("POST", "example.com", "/upload", (("content-type", "text/csv"),), large)
+    window = full_count.Window(small + large, "utf-8", "text/csv", len(small), None)
+
+    async def scenario():
+        pool = _pool(count=1)
+        try:
+            return (await pool._run(operator.attrgetter("body"), request),
+                    await pool._run(operator.attrgetter("body", "headers"), RequestData("GET", "h", "/", (), small)),
+                    await pool._run(operator.attrgetter("data", "header"), window),
+                    await pool._run(type, large))
+        finally:
+            pool.shutdown()
+
+    body, (small_body, headers), (data, header), kind = asyncio.run(scenario())
+    assert len(large) >= workers._APART_FROM
+    assert body == large and type(body) is bytes and kind is bytes
+    assert small_body == small and headers == ()
+    assert data == small + large and header == len(small)
+
+
 def test_a_worker_that_dies_while_a_large_call_is_sent_fails_that_call_at_once():
     import asyncio
     import os
