@@ -201,7 +201,7 @@ class DlpAddon:
         if await self._blocked_on_its_start(flow, runtime, request):
             return
         inspection = await _inspect(runtime.pool.inspect, request)
-        if inspection.evidence or inspection.problems:  # otherwise nothing to decide or record
+        if not _nothing_to_decide(inspection):  # most requests: no origin built, no decision awaited
             await self._enforce(flow, runtime, inspection, _origin(flow, "http", host))
 
     async def _blocked_on_its_start(self, flow: http.HTTPFlow, runtime: _Runtime, request: RequestData) -> bool:
@@ -284,7 +284,7 @@ class DlpAddon:
 
     async def _decide(self, flow, runtime: _Runtime, inspection: Inspection, origin: Origin,
                       partial: bool = False) -> tuple[Verdict, str]:
-        if not inspection.evidence and not inspection.problems:
+        if _nothing_to_decide(inspection):
             return Verdict("allow"), ""
         now = time.time()
         loop = asyncio.get_running_loop()
@@ -328,6 +328,11 @@ async def _count_whole(pool: InspectionPool, request: RequestData) -> Inspection
     if counted is None:
         counted = await _inspect(pool.inspect_in_background, request)
     return counted
+
+
+def _nothing_to_decide(inspection: Inspection) -> bool:
+    """Nothing found and nothing left uninspected: the request passes and nothing is recorded."""
+    return not inspection.evidence and not inspection.problems
 
 
 def _failed_inspection(error: Exception) -> Inspection:
