@@ -20,6 +20,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <string.h>
 #include <stdint.h>
 
 #define MIN_STEPS 6
@@ -241,6 +242,34 @@ static inline int may_start(Py_UCS4 c) {
     return c == '(' || c == '+' || is_digit(c);
 }
 
+static inline int may_start_byte(Py_UCS1 c) {
+    return (c >= '0' && c <= '9') || c == '(' || c == '+';
+}
+
+/* The first position from p of a byte that may start a candidate (a digit, "(" or "+"),
+ * or n. A byte at a time for the first sixteen (in digit-dense text the next one is a few
+ * bytes away), then eight at a time over a stretch with none (prose, tokens, markup): each
+ * word is tested for a byte between '0' and '9' and for a "(" or a "+" (a zero byte after
+ * xor), both exact tests ("Bit Twiddling Hacks": hasbetween, haszero), and the byte loop
+ * finds which byte it was. */
+static Py_ssize_t next_start_byte(const Py_UCS1 *bytes, Py_ssize_t p, Py_ssize_t n) {
+    for (Py_ssize_t stop = n - p > 16 ? p + 16 : n; p < stop; p++)
+        if (may_start_byte(bytes[p]))
+            return p;
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL, low7 = ones * 127;
+    for (; p + 8 <= n; p += 8) {
+        uint64_t x;
+        memcpy(&x, bytes + p, sizeof x);
+        uint64_t digit = ((ones * (127 + '9' + 1)) - (x & low7)) & ~x & ((x & low7) + ones * (127 - ('0' - 1))) & high;
+        uint64_t open = x ^ (ones * '('), plus = x ^ (ones * '+');
+        if (digit | ((open - ones) & ~open & high) | ((plus - ones) & ~plus & high))
+            break;
+    }
+    while (p < n && !may_start_byte(bytes[p]))
+        p++;
+    return p;
+}
+
 static int each_candidate(const Text *t, SpanSink each, void *context) {
     Py_ssize_t p = 0;
     const Py_UCS1 *bytes = t->kind == PyUnicode_1BYTE_KIND ? t->data : NULL;
@@ -248,8 +277,7 @@ static int each_candidate(const Text *t, SpanSink each, void *context) {
     while (p < t->length) {
         if (bytes != NULL) {
             /* Latin-1 holds no decimal digits beyond ASCII's. */
-            while (p < t->length && !((bytes[p] >= '0' && bytes[p] <= '9') || bytes[p] == '(' || bytes[p] == '+'))
-                p++;
+            p = next_start_byte(bytes, p, t->length);
             if (p >= t->length)
                 break;
             /* A digit glued to a letter, a digit, "_", "+" or "@" starts nothing (starts_clear),

@@ -41,6 +41,23 @@ def test_seeded_random_text():
         assert native.find(text) == phone._spans_by_regex(text), repr(text)
 
 
+def test_long_one_byte_text_with_sparse_starts():
+    # Stretches without a digit, "(" or "+" are passed over eight bytes at a time after the
+    # first sixteen: a start anywhere in such a stretch, beside every other byte value a
+    # one-byte str can hold.
+    others = [chr(c) for c in range(256) if not (chr(c).isdigit() or chr(c) in "(+")]
+    rng = random.Random(20261204)
+    for _ in range(3000):
+        filler = "".join(rng.choice(others) for _ in range(rng.randint(8, 80)))
+        at = rng.randint(0, len(filler))
+        start = rng.choice(["1234567", "+7 912 345 67 89", "(495) 123-45-67", "9", "+", "("])
+        text = filler[:at] + start + filler[at:] + filler
+        assert native.find(text) == phone._spans_by_regex(text), repr(text)
+    for offset in range(41):  # past the sixteen bytes read one at a time, at every alignment
+        text = "x" * offset + " 13800138000 " + "y" * (41 - offset)
+        assert native.find(text) == [(offset + 1, offset + 12)] == phone._spans_by_regex(text)
+
+
 def test_every_decimal_digit_of_every_plane():
     # The scan keeps the Basic Multilingual Plane's digits in a table of its own: each one,
     # and the characters beside each, must read as the pattern reads them.
