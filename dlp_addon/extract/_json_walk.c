@@ -362,8 +362,12 @@ static int leaf(Walk *w, PyObject *value, PyObject *place, PyObject *field, PyOb
 
 static int container(Walk *w, PyObject *value, PyObject *path, PyObject *group, PyObject *key, long nesting);
 
+static int is_object(Walk *w, PyObject *v) {
+    return Py_IS_TYPE(v, (PyTypeObject *)w->pairs_type) || PyDict_CheckExact(v);
+}
+
 static int is_container(Walk *w, PyObject *v) {
-    return Py_IS_TYPE(v, (PyTypeObject *)w->pairs_type) || PyList_CheckExact(v);
+    return is_object(w, v) || PyList_CheckExact(v);
 }
 
 /* The clock within a container of many values, as _Walker._timed reads it. */
@@ -373,8 +377,35 @@ static int timed(Walk *w, Py_ssize_t number, Py_ssize_t size) {
     return 0;
 }
 
+/* The next member of an object, as borrowed references to its name and value, read from
+ * the pairs json.loads makes an object into (json_doc._Pairs) or from a dict (what the fast
+ * parser makes, where the document repeats no name: json_doc._parsed). `at` is the position
+ * to read from, moved on. 1: a member, 0: no more, -1: an error. */
+static int next_member(PyObject *value, Py_ssize_t *at, PyObject **name, PyObject **child) {
+    if (PyDict_CheckExact(value)) {
+        if (!PyDict_Next(value, at, name, child))
+            return 0;
+    } else {
+        if (*at >= PySequence_Fast_GET_SIZE(value))
+            return 0;
+        PyObject *pair = PySequence_Fast_GET_ITEM(value, *at);
+        (*at)++;
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "an object's members must be (name, value) pairs");
+            return -1;
+        }
+        *name = PyTuple_GET_ITEM(pair, 0);
+        *child = PyTuple_GET_ITEM(pair, 1);
+    }
+    if (!PyUnicode_Check(*name)) {
+        PyErr_SetString(PyExc_TypeError, "an object's names must be strings");
+        return -1;
+    }
+    return 1;
+}
+
 static int object(Walk *w, PyObject *value, PyObject *path, PyObject *group, long nesting) {
-    int failed = -1;
+    int failed = -1, more;
     PyObject *parts[4] = {w->where, w->colon, path, w->dot};
     PyObject *place = joined(parts, 4); /* "body:json:$.rows[3]." */
     PyObject *entry = place != NULL ? family_of(w, group) : NULL;
@@ -382,14 +413,10 @@ static int object(Walk *w, PyObject *value, PyObject *path, PyObject *group, lon
         goto done;
     PyObject *family = PyTuple_GET_ITEM(entry, 0);
     PyObject *members = PyTuple_GET_ITEM(entry, 1), *children = PyTuple_GET_ITEM(entry, 2);
-    Py_ssize_t size = PySequence_Fast_GET_SIZE(value);
-    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(value); i++) {
-        PyObject *pair = PySequence_Fast_GET_ITEM(value, i);
-        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyUnicode_Check(PyTuple_GET_ITEM(pair, 0))) {
-            PyErr_SetString(PyExc_TypeError, "an object's members must be (name, value) pairs");
-            goto done;
-        }
-        PyObject *name = PyTuple_GET_ITEM(pair, 0);
+    Py_ssize_t size = PyDict_CheckExact(value) ? PyDict_GET_SIZE(value) : PySequence_Fast_GET_SIZE(value);
+    PyObject *name, *child;
+    Py_ssize_t at = 0;
+    while ((more = next_member(value, &at, &name, &child)) > 0) {
         int worth = cached_flag(w->worth_cache, w->key_worth_reading, name);
         if (worth < 0)
             goto done;
@@ -403,12 +430,14 @@ static int object(Walk *w, PyObject *value, PyObject *path, PyObject *group, lon
                 goto done;
         }
     }
-    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(value); i++) {
+    if (more < 0)
+        goto done;
+    at = 0;
+    for (Py_ssize_t i = 0; (more = next_member(value, &at, &name, &child)) > 0; i++) {
         if (timed(w, i, size) < 0)
             goto done;
-        PyObject *pair = PySequence_Fast_GET_ITEM(value, i);
-        Py_INCREF(pair);
-        PyObject *name = PyTuple_GET_ITEM(pair, 0), *child = PyTuple_GET_ITEM(pair, 1);
+        Py_INCREF(name);
+        Py_INCREF(child);
         int bad = 0, taken = handed_on(child);
         if (taken < 0) {
             bad = 1;
@@ -433,11 +462,12 @@ static int object(Walk *w, PyObject *value, PyObject *path, PyObject *group, lon
             Py_XDECREF(child_path);
             Py_XDECREF(child_group);
         }
-        Py_DECREF(pair);
+        Py_DECREF(name);
+        Py_DECREF(child);
         if (bad)
             goto done;
     }
-    failed = 0;
+    failed = more < 0 ? -1 : 0;
 done:
     Py_XDECREF(place);
     Py_XDECREF(entry);
@@ -496,7 +526,7 @@ static int container(Walk *w, PyObject *value, PyObject *path, PyObject *group, 
         Py_DECREF(r);
         return 0;
     }
-    if (Py_IS_TYPE(value, (PyTypeObject *)w->pairs_type))
+    if (is_object(w, value))
         return object(w, value, path, group, nesting);
     return list(w, value, path, group, key, nesting);
 }
@@ -603,9 +633,120 @@ done:
     return result;
 }
 
+/* -- what lets json_doc take the fast parser's document (json_doc._parsed) ---------------
+ *
+ * A fast parser makes an object a dict, which keeps only the last of a repeated name, and
+ * turns a whole number past 64 bits into a float. Its document is taken only where neither
+ * happened: the text's members, counted as its colons outside strings (in valid JSON a colon
+ * stands nowhere else), are as many as the dicts hold, and no number is written with as many
+ * digits as the 64-bit range ends at. */
+
+#define LONGEST_EXACT_DIGITS 18 /* every whole number of 18 digits fits in 64 bits, signed */
+
+/* The colons outside strings of a text the fast parser accepted, or -1 where a number has
+ * more than LONGEST_EXACT_DIGITS digits in a row. A 1-byte text (most JSON) is read as bytes,
+ * jumping from quote to quote inside strings. */
+static Py_ssize_t colons_in_bytes(const Py_UCS1 *c, Py_ssize_t n) {
+    Py_ssize_t colons = 0, run = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS1 b = c[i];
+        if (b == '"') {
+            run = 0;
+            for (i++;; i++) { /* to the next quote not escaped by a backslash */
+                const Py_UCS1 *quote = i < n ? memchr(c + i, '"', (size_t)(n - i)) : NULL;
+                if (quote == NULL)
+                    return colons; /* an open string: not JSON after all */
+                Py_ssize_t at = quote - c, slashes = 0;
+                while (at - slashes - 1 >= i && c[at - slashes - 1] == '\\')
+                    slashes++;
+                i = at;
+                if (slashes % 2 == 0)
+                    break;
+            }
+        } else if (b >= '0' && b <= '9') {
+            if (++run > LONGEST_EXACT_DIGITS)
+                return -1;
+        } else {
+            run = 0;
+            colons += b == ':';
+        }
+    }
+    return colons;
+}
+
+static Py_ssize_t colons_outside_strings(int kind, const void *data, Py_ssize_t n) {
+    if (kind == PyUnicode_1BYTE_KIND)
+        return colons_in_bytes((const Py_UCS1 *)data, n);
+    Py_ssize_t colons = 0, run = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c == '"') {
+            run = 0;
+            for (i++; i < n; i++) {
+                Py_UCS4 d = PyUnicode_READ(kind, data, i);
+                if (d == '\\')
+                    i++;
+                else if (d == '"')
+                    break;
+            }
+        } else if (c >= '0' && c <= '9') {
+            if (++run > LONGEST_EXACT_DIGITS)
+                return -1;
+        } else {
+            run = 0;
+            colons += c == ':';
+        }
+    }
+    return colons;
+}
+
+static PyObject *written_members(PyObject *module, PyObject *text) {
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "written_members() takes a str");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(
+        colons_outside_strings(PyUnicode_KIND(text), PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text)));
+}
+
+/* The members of every dict in the document, or -1 on an error. */
+static Py_ssize_t count_members(PyObject *value) {
+    int is_dict = PyDict_CheckExact(value);
+    if (!is_dict && !PyList_CheckExact(value))
+        return 0;
+    if (Py_EnterRecursiveCall(" counting a JSON document's members"))
+        return -1;
+    Py_ssize_t total = 0;
+    if (is_dict) {
+        PyObject *name, *child;
+        Py_ssize_t at = 0;
+        total = PyDict_GET_SIZE(value);
+        while (total >= 0 && PyDict_Next(value, &at, &name, &child)) {
+            Py_ssize_t inner = count_members(child);
+            total = inner < 0 ? -1 : total + inner;
+        }
+    } else {
+        for (Py_ssize_t i = 0; total >= 0 && i < PyList_GET_SIZE(value); i++) {
+            Py_ssize_t inner = count_members(PyList_GET_ITEM(value, i));
+            total = inner < 0 ? -1 : total + inner;
+        }
+    }
+    Py_LeaveRecursiveCall();
+    return total;
+}
+
+static PyObject *members(PyObject *module, PyObject *document) {
+    Py_ssize_t total = count_members(document);
+    return total < 0 ? NULL : PyLong_FromSsize_t(total);
+}
+
 static PyMethodDef methods[] = {
     {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL,
      "Every value of a parsed JSON document handed on as json_doc's walker does."},
+    {"written_members", written_members, METH_O,
+     "The members a valid JSON text writes (its colons outside strings), or -1 where it writes a number "
+     "of more than 18 digits."},
+    {"members", members, METH_O, "The members of every dict in a document of dicts and lists."},
     {NULL, NULL, 0, NULL},
 };
 

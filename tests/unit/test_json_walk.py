@@ -162,3 +162,67 @@ def test_the_c_walk_refuses_what_is_not_a_parsed_document():
     assert [s.text for s in budget.segments] == ["13800138000"]
     with pytest.raises(TypeError):  # the pairs are read as a tuple's or a list's items, nothing else
         native.walk({"phone": "13800138000"}, args[0], args[1], args[2], dict, *args[4:])
+
+
+def _members_of(document) -> int:
+    if type(document) is json_doc._Pairs:
+        return len(document) + sum(_members_of(child) for _, child in document)
+    if type(document) is list:
+        return sum(_members_of(child) for child in document)
+    return 0
+
+
+def test_a_texts_members_are_its_colons_outside_strings():
+    rng = random.Random(7)
+    tricky = ['a"b', 'a\\"b', "x:y", '\\":', "\\", '"', "\\\\", "电话:1", "é:\\u00e9", "🙂:"]
+    for case in range(300):
+        document = _value(rng, 1)
+        if case % 3 == 0:
+            keys = [rng.choice(tricky) for _ in range(rng.randint(1, 4))]
+            document = {k + str(i): rng.choice(tricky) for i, k in enumerate(keys)} | {"d": document}
+        spaced = case % 4 == 0
+        text = json.dumps(document, ensure_ascii=case % 2 == 0, indent="\t" if spaced else None,
+                          separators=(" ,", " :  ") if spaced else None)
+        parsed = json.loads(text, object_pairs_hook=json_doc._Pairs)
+        long_number = any(len(run) > 18 for run in _digit_runs_outside_strings(parsed))
+        assert native.written_members(text) == (-1 if long_number else _members_of(parsed)), text[:200]
+
+
+def _digit_runs_outside_strings(document):
+    if type(document) is json_doc._Pairs:
+        for _, child in document:
+            yield from _digit_runs_outside_strings(child)
+    elif type(document) is list:
+        for child in document:
+            yield from _digit_runs_outside_strings(child)
+    elif type(document) in (int, float):
+        yield from "".join(c if c.isdigit() else " " for c in json.dumps(document)).split()
+
+
+def test_orjsons_document_is_taken_only_where_it_is_json_loads_own():
+    orjson = pytest.importorskip("orjson")
+    assert json_doc.orjson is orjson
+    as_dicts = ['{"phone": "13800138000", "n": [1, {"a": 2}]}', '[{"a\\\\\\"": "x:\\"y\\":z"}]', '"just a string"',
+                "18446744", '{"n": 999999999999999999}']
+    as_pairs = [
+        '{"e": "ivan@mail.ru", "e": "olga@mail.ru"}',  # a dict would keep only the last
+        '[{"a": 1}, {"b": {"c": 1, "c": 2}}]',
+        '{"n": 79161234567000000000}',  # a float in orjson
+        '{"n": -9223372036854775809}',
+        '{"n": NaN}', '"\\ud800"',  # refused by orjson, accepted by json.loads
+    ]
+    for text in as_dicts:
+        assert json_doc._parsed(text) == orjson.loads(text) and json_doc._parsed(text) is not None
+        assert type(json_doc._parsed(text)) is type(json.loads(text))
+    for text in as_pairs:
+        parsed = json_doc._parsed(text)
+        assert parsed == json.loads(text, object_pairs_hook=json_doc._Pairs) or parsed != parsed, text
+        assert not isinstance(parsed, dict), text
+    budget = _walk('{"e": "ivan@mail.ru", "e": "olga@mail.ru", "n": 79161234567000000000}', native.walk)
+    assert [s.text for s in budget.segments] == ["ivan@mail.ru", "olga@mail.ru", "79161234567000000000"]
+    # Deeper than the C walk recurses, its dicts go to the walker's own stack.
+    deep = _nest({"phone": "13800138000", "k": [{"e": "ivan@mail.ru"}]}, 80)
+    text = json.dumps(deep)
+    assert type(json_doc._parsed(text)) is (dict if 80 % 2 else list)
+    assert _outcome(_walk(text, native.walk)) == _outcome(_walk(text, None))
+    assert [s.text for s in _walk(text, native.walk).segments] == ["13800138000", "ivan@mail.ru"]
