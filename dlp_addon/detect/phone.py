@@ -693,6 +693,20 @@ class _StartReader:
         self.code = str(code)
         self.trunks = [(p, None) if p.isdigit() else ("", _compile(p)) for p in dict.fromkeys(trunks)]
         self.internationals = [(p, None) if p.isdigit() else ("", _compile(p)) for p in dict.fromkeys(internationals)]
+        # Where every prefix is plain digits, what `heads` may take off is one of a few
+        # strings, and whether it takes off a given number of digits is a set look-up.
+        self.literal_heads: frozenset[str] | None = None
+        if all(pattern is None for _, pattern in (*self.trunks, *self.internationals)):
+            nationals = ["", self.code, *(literal + self.code for literal, _ in self.internationals)]
+            self.literal_heads = frozenset([*nationals, *(n + trunk for n in nationals for trunk, _ in self.trunks)])
+
+    def takes_off(self, digits: str, skip: int, heads: list[int] | None) -> tuple[bool, list[int] | None]:
+        """Whether `heads` (given, or worked out and returned) holds `skip`."""
+        if self.literal_heads is not None:
+            return skip <= len(digits) and digits[:skip] in self.literal_heads, heads
+        if heads is None:
+            heads = self.heads(digits)
+        return skip in heads, heads
 
     @staticmethod
     def _ends(digits: str, start: int, prefixes) -> Iterable[int]:
@@ -774,9 +788,8 @@ class _GroupingCheck:
             heads = None  # what parse may take off: only worked out for a skip other than none
             for skip in skips:
                 if skip:
-                    if heads is None:
-                        heads = country.start.heads(digits)
-                    if skip not in heads:
+                    taken, heads = country.start.takes_off(digits, skip, heads)
+                    if not taken:
                         continue
                 if _fits_a_type(digits[skip:], country.code):
                     return True

@@ -598,3 +598,23 @@ def test_the_detector_given_only_the_normal_forms_that_differ_finds_what_it_find
         forms = {i: norm for i, (segment, norm) in enumerate(pairs) if not segment.text.isascii()}
         texts = [norm.text for _, norm in pairs]
         assert DETECTOR.find_in_texts(segments, texts, forms) == DETECTOR.find(pairs)
+
+
+def test_what_the_start_reader_takes_off_by_its_plain_prefixes_is_what_it_reads_off():
+    # Where a country's prefixes are plain digits, `takes_off` asks a set of the strings
+    # `heads` can take off; it must agree with `heads` for every country and number of digits,
+    # on digits that start with those prefixes as often as not.
+    from dlp_addon.detect.phone import _GroupingCheck, _StartReader
+
+    rng = random.Random(11)
+    readers = [country.start for country in _GroupingCheck(("CN", "RU", "IR", "SA", "AE", "EG", "US", "GB", "IN")).countries]
+    readers.append(_StartReader(7, ["8", "89"], ["810", "8"]))  # prefixes that start alike
+    assert sum(r.literal_heads is not None for r in readers) >= 7 and any(r.literal_heads is None for r in readers)
+    for reader in readers:
+        prefixes = [reader.code, *(p for p, _ in reader.trunks + reader.internationals if p), "0", "00", "8"]
+        for _ in range(400):
+            digits = "".join(rng.choice(prefixes) for _ in range(rng.randint(0, 3)))
+            digits += "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 12)))
+            heads = reader.heads(digits)
+            for skip in range(1, 16):
+                assert reader.takes_off(digits, skip, None)[0] == (skip in heads), (reader.code, digits, skip)
