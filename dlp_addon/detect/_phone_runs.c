@@ -246,28 +246,73 @@ static inline int may_start_byte(Py_UCS1 c) {
     return (c >= '0' && c <= '9') || c == '(' || c == '+';
 }
 
-/* The first position from p of a byte that may start a candidate (a digit, "(" or "+"),
- * or n. A byte at a time for the first sixteen (in digit-dense text the next one is a few
- * bytes away), then eight at a time over a stretch with none (prose, tokens, markup): each
- * word is tested for a byte between '0' and '9' and for a "(" or a "+" (a zero byte after
- * xor), both exact tests ("Bit Twiddling Hacks": hasbetween, haszero), and the byte loop
- * finds which byte it was. */
-static Py_ssize_t next_start_byte(const Py_UCS1 *bytes, Py_ssize_t p, Py_ssize_t n) {
-    for (Py_ssize_t stop = n - p > 16 ? p + 16 : n; p < stop; p++)
-        if (may_start_byte(bytes[p]))
-            return p;
-    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL, low7 = ones * 127;
-    for (; p + 8 <= n; p += 8) {
-        uint64_t x;
-        memcpy(&x, bytes + p, sizeof x);
-        uint64_t digit = ((ones * (127 + '9' + 1)) - (x & low7)) & ~x & ((x & low7) + ones * (127 - ('0' - 1))) & high;
-        uint64_t open = x ^ (ones * '('), plus = x ^ (ones * '+');
-        if (digit | ((open - ones) & ~open & high) | ((plus - ones) & ~plus & high))
-            break;
+/* What each byte of a one-byte text is to the scan: whether it may start a candidate (a
+ * digit, "(" or "+"), whether it is a digit, and whether a digit after it starts nothing
+ * (starts_clear: a digit, a letter, "_", "+" or "@"). Filled in when the module loads. */
+enum { MAY_START = 1, DIGIT = 2, GLUES = 4 };
+static unsigned char byte_class[256];
+
+static void fill_byte_class(void) {
+    for (int c = 0; c < 256; c++) {
+        unsigned char f = 0;
+        if (may_start_byte((Py_UCS1)c))
+            f |= MAY_START;
+        if (c >= '0' && c <= '9')
+            f |= DIGIT;
+        if ((c >= '0' && c <= '9') || is_ascii_letter((Py_UCS4)c) || c == '_' || c == '+' || c == '@')
+            f |= GLUES;
+        byte_class[c] = f;
     }
-    while (p < n && !may_start_byte(bytes[p]))
-        p++;
-    return p;
+}
+
+/* Whether a word of eight bytes holds a digit, "(" or "+": exact word tests for a byte
+ * between '0' and '9' and for a zero byte after xor ("Bit Twiddling Hacks": hasbetween,
+ * haszero). */
+static inline int word_may_start(uint64_t x) {
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL, low7 = ones * 127;
+    uint64_t digit = ((ones * (127 + '9' + 1)) - (x & low7)) & ~x & ((x & low7) + ones * (127 - ('0' - 1))) & high;
+    uint64_t open = x ^ (ones * '('), plus = x ^ (ones * '+');
+    return (digit | ((open - ones) & ~open & high) | ((plus - ones) & ~plus & high)) != 0;
+}
+
+/* Whether a byte of class `f` may start a candidate after one of class `before`: computed
+ * with bitwise operators rather than branches, since in base64 or hex whether the next byte
+ * is a digit is a coin toss the processor cannot predict, while an open start is rare. */
+static inline unsigned opens(unsigned f, unsigned before) {
+    return f & ~((f >> 1) & (before >> 2)) & MAY_START;
+}
+
+/* The first position from p where a candidate may start, or n: a digit, "(" or "+", less
+ * the digits glued to what is before them (base64, hex ids and UUIDs are full of these, and
+ * the rest of such a digit run is glued too). A byte at a time while starts are near (in
+ * digit-dense text the next one is a few bytes away); after sixteen bytes with none, eight
+ * at a time over a stretch without a digit, "(" or "+" (prose, tokens, markup). */
+static Py_ssize_t next_start_byte(const Py_UCS1 *bytes, Py_ssize_t p, Py_ssize_t n) {
+    while (p < n) {
+        unsigned before = p > 0 ? byte_class[bytes[p - 1]] : 0;
+        for (Py_ssize_t stop = n - p > 16 ? p + 16 : n; p < stop; p++) {
+            unsigned f = byte_class[bytes[p]];
+            if (opens(f, before))
+                return p;
+            before = f;
+        }
+        for (; p + 8 <= n; p += 8) {
+            uint64_t x;
+            memcpy(&x, bytes + p, sizeof x);
+            if (word_may_start(x))
+                break;
+        }
+        if (p + 8 > n) { /* the tail, shorter than a word */
+            before = p > 0 ? byte_class[bytes[p - 1]] : 0;
+            for (; p < n; p++) {
+                unsigned f = byte_class[bytes[p]];
+                if (opens(f, before))
+                    return p;
+                before = f;
+            }
+        }
+    }
+    return n;
 }
 
 static int each_candidate(const Text *t, SpanSink each, void *context) {
@@ -280,18 +325,6 @@ static int each_candidate(const Text *t, SpanSink each, void *context) {
             p = next_start_byte(bytes, p, t->length);
             if (p >= t->length)
                 break;
-            /* A digit glued to a letter, a digit, "_", "+" or "@" starts nothing (starts_clear),
-             * nor does the rest of its run: base64 and ids are full of these, passed over here
-             * without a call. */
-            if (p > 0 && bytes[p] >= '0' && bytes[p] <= '9') {
-                Py_UCS1 before = bytes[p - 1];
-                if ((before >= '0' && before <= '9') || is_ascii_letter(before) || before == '_' || before == '+' ||
-                    before == '@') {
-                    while (p < t->length && bytes[p] >= '0' && bytes[p] <= '9')
-                        p++;
-                    continue;
-                }
-            }
         } else if (wide != NULL) {
             while (p < t->length && !(wide[p] == '(' || wide[p] == '+' || is_digit(wide[p])))
                 p++;
@@ -708,5 +741,6 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__phone_runs(void) {
     fill_bmp_decimal();
+    fill_byte_class();
     return PyModule_Create(&module);
 }

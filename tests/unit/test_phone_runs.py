@@ -58,6 +58,21 @@ def test_long_one_byte_text_with_sparse_starts():
         assert native.find(text) == [(offset + 1, offset + 12)] == phone._spans_by_regex(text)
 
 
+def test_one_byte_text_dense_in_glued_digits():
+    # Base64, hex ids and UUIDs: digits glued to letters, digits, "_", "+" or "@" (which
+    # start nothing) beside the few that do start something, read a byte at a time by a
+    # class table; texts long enough for the eight-byte look and its tail too.
+    alphabets = ["0123456789abcdef-", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=",
+                 "0123456789" * 3 + "aZ_@+(/ =.-\n\xe9\xff"]
+    rng = random.Random(20261205)
+    for _ in range(20_000):
+        alphabet = rng.choice(alphabets)
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 120)))
+        if rng.random() < 0.3:
+            text = "x" * rng.randint(0, 40) + text
+        assert native.find(text) == phone._spans_by_regex(text), repr(text)
+
+
 def test_every_decimal_digit_of_every_plane():
     # The scan keeps the Basic Multilingual Plane's digits in a table of its own: each one,
     # and the characters beside each, must read as the pattern reads them.
