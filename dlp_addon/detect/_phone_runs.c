@@ -717,6 +717,113 @@ static PyObject *worth_weighing(PyObject *module, PyObject *args) {
     return kept;
 }
 
+/* grouped_parts(raw, windows, windows_of, next_states, accepting): the grouping check's look
+ * at a spaced or dotted ASCII run (PhoneDetector._part_may_be_grouped) short of the
+ * country-by-country fit: True when a part that may be read starts with "00" (and not
+ * "000"), else [(part's digits, countries), ...] for the parts of a shape that may fit a
+ * grouping whose digits the bare-number automaton accepts, in order. `windows` is the cache
+ * of shapes (the run with each digit written as 9) to what _GroupingCheck.windows gives,
+ * `windows_of` that method, asked on a miss. Russian prose has a spaced amount or a date in
+ * every other sentence, and this was 3 us of Python each. */
+static PyObject *grouped_parts(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5 || !PyUnicode_Check(args[0]) || !PyUnicode_IS_ASCII(args[0]) || !PyDict_Check(args[1]) ||
+        !PyBytes_Check(args[3]) || !PyBytes_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "grouped_parts(ascii str, dict, callable, bytes, bytes)");
+        return NULL;
+    }
+    PyObject *raw = args[0], *cache = args[1], *windows_of = args[2];
+    Py_ssize_t states = PyBytes_GET_SIZE(args[4]);
+    if (states < 1 || PyBytes_GET_SIZE(args[3]) != states * 10 * (Py_ssize_t)sizeof(int32_t)) {
+        PyErr_SetString(PyExc_ValueError, "grouped_parts() needs ten int32 next states for each accepting flag");
+        return NULL;
+    }
+    const int32_t *next = (const int32_t *)PyBytes_AS_STRING(args[3]);
+    const char *accepting = PyBytes_AS_STRING(args[4]);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(raw);
+    const Py_UCS1 *c = PyUnicode_1BYTE_DATA(raw);
+    PyObject *shape = PyUnicode_New(n, 127), *found = NULL, *windows = NULL;
+    char *digits = PyMem_Malloc((size_t)n + 1);
+    if (shape == NULL || digits == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_UCS1 *shaped = PyUnicode_1BYTE_DATA(shape);
+    Py_ssize_t count = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int digit = c[i] >= '0' && c[i] <= '9';
+        shaped[i] = digit ? '9' : c[i];
+        if (digit)
+            digits[count++] = (char)c[i];
+    }
+    windows = PyDict_GetItemWithError(cache, shape);
+    if (windows != NULL)
+        Py_INCREF(windows);
+    else if (!PyErr_Occurred())
+        windows = PyObject_CallOneArg(windows_of, shape);
+    if (windows == NULL)
+        goto done;
+    if (!PyTuple_Check(windows) || PyTuple_GET_SIZE(windows) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(windows, 0)) ||
+        !PyTuple_Check(PyTuple_GET_ITEM(windows, 1))) {
+        PyErr_SetString(PyExc_TypeError, "a shape's windows must be (starts, fitting) tuples");
+        goto done;
+    }
+    PyObject *starts = PyTuple_GET_ITEM(windows, 0), *fitting = PyTuple_GET_ITEM(windows, 1);
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(starts); k++) {
+        Py_ssize_t start = PyLong_AsSsize_t(PyTuple_GET_ITEM(starts, k));
+        if (start == -1 && PyErr_Occurred())
+            goto done;
+        if (start >= 0 && start + 1 < count && digits[start] == '0' && digits[start + 1] == '0' &&
+            !(start + 2 < count && digits[start + 2] == '0')) {
+            found = Py_NewRef(Py_True); /* an international prefix counts without a label */
+            goto done;
+        }
+    }
+    found = PyList_New(0);
+    if (found == NULL)
+        goto done;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(fitting); k++) {
+        PyObject *window = PyTuple_GET_ITEM(fitting, k);
+        if (!PyTuple_Check(window) || PyTuple_GET_SIZE(window) != 3) {
+            PyErr_SetString(PyExc_TypeError, "a fitting window must be (start, end, countries)");
+            Py_CLEAR(found);
+            goto done;
+        }
+        Py_ssize_t start = PyLong_AsSsize_t(PyTuple_GET_ITEM(window, 0));
+        Py_ssize_t end = PyLong_AsSsize_t(PyTuple_GET_ITEM(window, 1));
+        if ((start == -1 || end == -1) && PyErr_Occurred()) {
+            Py_CLEAR(found);
+            goto done;
+        }
+        if (start < 0 || end > count || start > end)
+            continue; /* a window of another shape: nothing of this run */
+        int32_t state = 0;
+        for (Py_ssize_t i = start; i < end && state >= 0; i++) {
+            state = next[state * 10 + (digits[i] - '0')];
+            if (state >= states) {
+                PyErr_SetString(PyExc_ValueError, "the automaton names a state it does not have");
+                Py_CLEAR(found);
+                goto done;
+            }
+        }
+        if (state < 0 || !accepting[state])
+            continue;
+        PyObject *part = PyUnicode_FromStringAndSize(digits + start, end - start);
+        PyObject *pair = part != NULL ? PyTuple_Pack(2, part, PyTuple_GET_ITEM(window, 2)) : NULL;
+        Py_XDECREF(part);
+        if (pair == NULL || PyList_Append(found, pair) < 0) {
+            Py_XDECREF(pair);
+            Py_CLEAR(found);
+            goto done;
+        }
+        Py_DECREF(pair);
+    }
+done:
+    Py_XDECREF(shape);
+    Py_XDECREF(windows);
+    PyMem_Free(digits);
+    return found;
+}
+
 static PyMethodDef methods[] = {
     {"find", find, METH_O, "Spans of the phone-number candidates in a str, as phone._CANDIDATE finds them."},
     {"scan", scan, METH_VARARGS,
@@ -729,6 +836,10 @@ static PyMethodDef methods[] = {
     {"worth_weighing", worth_weighing, METH_VARARGS,
      "worth_weighing(text, spans, delimiter, column_hints, first_line_end, field_hint, words) -> the spans "
      "less the bare runs PhoneDetector._weigh would drop without a trace."},
+    {"grouped_parts", (PyCFunction)(void (*)(void))grouped_parts, METH_FASTCALL,
+     "grouped_parts(raw, windows, windows_of, next_states, accepting) -> True where a part of the spaced "
+     "ASCII run starts with 00, else [(digits, countries), ...] of the parts that may fit a grouping and "
+     "that the automaton accepts."},
     {"accepts", accepts, METH_VARARGS,
      "accepts(digits, next_states, accepting) -> whether the automaton accepts the digits; None if they are "
      "not all ASCII digits."},

@@ -57,12 +57,13 @@ try:
     # The same spans found in C, several times faster on digit-dense text.
     from dlp_addon.detect._phone_runs import find as candidate_spans
     from dlp_addon.detect._phone_runs import accepts as _accepts
+    from dlp_addon.detect._phone_runs import grouped_parts as _grouped_parts
     from dlp_addon.detect._phone_runs import scan as _scan_checked
     from dlp_addon.detect._phone_runs import scan_all as _scan_all_checked
     from dlp_addon.detect._phone_runs import worth_weighing as _worth_weighing
 except ImportError:  # built where no C compiler was at hand
     candidate_spans, _scan_checked, _scan_all_checked, _accepts = _spans_by_regex, None, None, None
-    _worth_weighing = None
+    _worth_weighing = _grouped_parts = None
 
 
 _NON_DIGIT = re.compile(r"\D+")
@@ -753,7 +754,7 @@ class _GroupingCheck:
     def __init__(self, regions: Sequence[str]):
         self.countries: list[_CountryWriting] = []
         self.usable, self.longest = False, 0
-        self._windows: dict[str, _Windows] = {}
+        self.shapes: dict[str, _Windows] = {}  # see windows
         self._fitting: dict[tuple[int, tuple[int, ...]], _ShapeFits] = {}
         for code in dict.fromkeys(_country_code(r) for r in regions):
             # `parse` reads the start with the metadata of the region it is given (a policy
@@ -802,11 +803,11 @@ class _GroupingCheck:
         `_spans` may cut out and `_classify` read: where those with enough digits start, and
         those of them that may fit a country's grouping. Prose repeats a few shapes (amounts
         `99 999 999`, dates `99.99.9999`), so each is worked out once."""
-        windows = self._windows.get(shape)
+        windows = self.shapes.get(shape)
         if windows is None:
-            if len(self._windows) >= self._SHAPES_KEPT:
-                self._windows.clear()
-            windows = self._windows[shape] = self._windows_of(shape)
+            if len(self.shapes) >= self._SHAPES_KEPT:
+                self.shapes.clear()
+            windows = self.shapes[shape] = self._windows_of(shape)
         return windows
 
     def _windows_of(self, shape: str) -> _Windows:
@@ -1051,14 +1052,19 @@ class PhoneDetector:
         admits are ever read as a number (`_spans`, `_scan_segment`)."""
         if not raw.isascii():
             return True  # `parse` reads other digits and spaces after normalising them; the checks here do not
-        starts, fitting = self._grouping.windows(raw.translate(_DIGITS_AS_NINE))
+        bare, grouping = self._bare_plausible, self._grouping
+        if _grouped_parts is not None and bare.exact:
+            # The same look in C, up to each country's fit of the parts the automaton accepts.
+            found = _grouped_parts(raw, grouping.shapes, grouping.windows, bare.automaton.transitions,
+                                   bare.automaton.accepting)
+            return found is True or any(grouping.fits(part, countries) for part, countries in found)
+        starts, fitting = grouping.windows(raw.translate(_DIGITS_AS_NINE))
         if not starts:
             return False
         digits = raw.encode("ascii").translate(None, _ASCII_NON_DIGITS).decode("ascii")  # 4x the pattern's speed
         for start in starts:
             if digits.startswith("00", start) and not digits.startswith("000", start):
                 return True  # an international prefix counts without a label (`_classify`)
-        bare, grouping = self._bare_plausible, self._grouping
         automaton = bare.automaton if bare.exact else None
         for start, end, countries in fitting:
             part = digits[start:end]

@@ -618,3 +618,22 @@ def test_what_the_start_reader_takes_off_by_its_plain_prefixes_is_what_it_reads_
             heads = reader.heads(digits)
             for skip in range(1, 16):
                 assert reader.takes_off(digits, skip, None)[0] == (skip in heads), (reader.code, digits, skip)
+
+
+def test_the_grouping_look_in_c_answers_as_the_python_one(monkeypatch):
+    # `_part_may_be_grouped` hands the shape, the digits, the "00" look and the automaton to
+    # C where that was built; held to the Python that does the same, on spaced and dotted
+    # runs, numbers written as their countries write them, and runs opening with 00 or 000.
+    from dlp_addon.detect import phone
+
+    if phone._grouped_parts is None:
+        pytest.skip("the C scan was not built")
+    rng = random.Random(12)
+    runs = [_spaced_and_dotted_runs(rng) for _ in range(3000)]
+    runs += [rng.choice(("00", "000", "0 0", "8 10")) + run for run in runs[:600]]
+    runs += ["", "12", "1 2", "99 999 999", "+7 912 345 67 89"]
+    detector = PhoneDetector(REGIONS)
+    in_c = [detector._part_may_be_grouped(run) for run in runs]
+    monkeypatch.setattr(phone, "_grouped_parts", None)
+    assert [detector._part_may_be_grouped(run) for run in runs] == in_c
+    assert 300 < sum(in_c) < len(runs) - 300
