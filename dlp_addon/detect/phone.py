@@ -997,11 +997,13 @@ class PhoneDetector:
                     if field_hint is not False and len(raw) >= _MIN_DIGITS:
                         rejected.append((start, end))
                     continue
-            elif not raw.lstrip("( ").startswith(("+", "00")) and not _WHITESPACE.search(raw):
+            elif not (checked and raw.isascii()) and not raw.lstrip("( ").startswith(("+", "00")) and \
+                    not _WHITESPACE.search(raw):
                 # Written with separators but no spaces (`202.555.0143`, `8-912-345-67-89`): the
                 # same check on its digits. Runs with spaces may hold a number and something
                 # else (`13800138000 25`), so they go on to be split.
                 # A dotted quad is an address, never a number (`_classify`, which it would reach whole).
+                # The C scan made this check of ASCII runs already (`_candidates`).
                 if _DECIMAL.match(raw) or _DOTTED_QUAD.match(raw) or bare.fullmatch(_NON_DIGIT.sub("", raw)) is None:
                     continue
             if raw.isdigit():
@@ -1012,7 +1014,8 @@ class PhoneDetector:
                 else:
                     self._weigh(segment, norm, start, end, raw, None, field_hint, layout, found, weak)
                 continue
-            if _TIMESTAMP_HEAD.match(raw) and _CLOCK_AFTER.match(text, end):
+            # A candidate holds no "T": only a space can stand between a date and its hour.
+            if " " in raw and _TIMESTAMP_HEAD.match(raw) and _CLOCK_AFTER.match(text, end):
                 continue  # `7187-08-09 15:23:42`, a date and its hour, grouped like a number of Kazakhstan
             if self._cannot_count(segment, text, start, end, raw, field_hint, layout):
                 continue
