@@ -38,7 +38,7 @@ typedef struct {
     PyObject *out_of_time;     /* budget.out_of_time */
     PyObject *out_of_time_exc; /* json_doc._OutOfTime */
     PyObject *value_layout, *text_layout, *empty, *any_item;
-    PyObject *worth_cache, *numbers_cache; /* name -> bool: a list's records repeat a few keys */
+    PyObject *key_cache;       /* name -> its KEY_ flags: a list's records repeat a few keys */
     PyObject *families, *lists; /* group -> what is named after it (see family_of, items_of) */
     PyObject *colon, *dot, *open_index, *key_suffix, *keys_suffix;
     long recurse_to;
@@ -263,24 +263,47 @@ static int call_flag(PyObject *fn, PyObject *arg) {
 }
 
 #define CACHED_KEYS 4096
+enum { KEY_WORTH_READING = 1, NUMBERS_READ = 2 };
 
-static int cached_flag(PyObject *cache, PyObject *fn, PyObject *name) {
-    PyObject *hit = PyDict_GetItemWithError(cache, name);
+/* What the walk asks of a name, both at once and remembered: whether it is read as a
+ * value itself (key_worth_reading) and whether numbers under it are (numbers_read); -1 on an
+ * error. */
+static int key_flags(Walk *w, PyObject *name) {
+    PyObject *hit = PyDict_GetItemWithError(w->key_cache, name);
     if (hit != NULL)
-        return hit == Py_True;
+        return (int)PyLong_AsLong(hit);
     if (PyErr_Occurred())
         return -1;
-    int flag = call_flag(fn, name);
-    if (flag >= 0 && PyDict_GET_SIZE(cache) < CACHED_KEYS &&
-        PyDict_SetItem(cache, name, flag ? Py_True : Py_False) < 0)
+    int worth = call_flag(w->key_worth_reading, name);
+    int read = worth < 0 ? -1 : call_flag(w->numbers_read, name);
+    if (read < 0)
         return -1;
-    return flag;
+    int flags = (worth ? KEY_WORTH_READING : 0) | (read ? NUMBERS_READ : 0);
+    if (PyDict_GET_SIZE(w->key_cache) < CACHED_KEYS) {
+        PyObject *value = PyLong_FromLong(flags);
+        int failed = value == NULL || PyDict_SetItem(w->key_cache, name, value) < 0;
+        Py_XDECREF(value);
+        if (failed)
+            return -1;
+    }
+    return flags;
 }
 
 /* head + the index + "]" (a list item's place, or "[" in head for a list's child). */
 static PyObject *indexed(PyObject *head, const char *open, Py_ssize_t index) {
-    char tail[32];
-    int k = snprintf(tail, sizeof tail, "%s%zd]", open, index);
+    /* Written out by hand: snprintf parsed its format for every item of every list. */
+    char digits[24], tail[32];
+    int count = 0, k = 0;
+    size_t u = (size_t)index;
+    do {
+        digits[count++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    while (*open)
+        tail[k++] = *open++;
+    while (count)
+        tail[k++] = digits[--count];
+    tail[k++] = ']';
     Py_ssize_t n = PyUnicode_GET_LENGTH(head);
     PyObject *out = PyUnicode_New(n + k, PyUnicode_MAX_CHAR_VALUE(head));
     if (out == NULL)
@@ -415,12 +438,16 @@ static int object(Walk *w, PyObject *value, PyObject *path, PyObject *group, lon
     PyObject *members = PyTuple_GET_ITEM(entry, 1), *children = PyTuple_GET_ITEM(entry, 2);
     Py_ssize_t size = PyDict_CheckExact(value) ? PyDict_GET_SIZE(value) : PySequence_Fast_GET_SIZE(value);
     PyObject *name, *child;
-    Py_ssize_t at = 0;
+    Py_ssize_t at = 0, k = 0;
+    unsigned char flags_of[64]; /* the first members' names' flags, for the second loop */
     while ((more = next_member(value, &at, &name, &child)) > 0) {
-        int worth = cached_flag(w->worth_cache, w->key_worth_reading, name);
-        if (worth < 0)
+        int flags = key_flags(w, name);
+        if (flags < 0)
             goto done;
-        if (worth) {
+        if (k < 64)
+            flags_of[k] = (unsigned char)flags;
+        k++;
+        if (flags & KEY_WORTH_READING) {
             PyObject *where = joined3(place, name, w->key_suffix);
             PyObject *keys = joined3(family, name, w->keys_suffix);
             int bad = where == NULL || keys == NULL || add_segment(w, name, where, w->empty, keys, w->value_layout);
@@ -443,7 +470,9 @@ static int object(Walk *w, PyObject *value, PyObject *path, PyObject *group, lon
             bad = 1;
         } else if (taken) {
             int number = PyLong_CheckExact(child);
-            int read = number ? cached_flag(w->numbers_cache, w->numbers_read, name) : 0;
+            int read = !number ? 0 : i < 64 ? flags_of[i] : key_flags(w, name);
+            if (read >= 0)
+                read &= NUMBERS_READ;
             if (read < 0) {
                 bad = 1;
             } else if (number && !read) {
@@ -481,7 +510,9 @@ static int list(Walk *w, PyObject *value, PyObject *path, PyObject *group, PyObj
     PyObject *place = joined(parts, 4); /* "body:json:$.rows[" */
     if (place == NULL)
         goto done;
-    int read = cached_flag(w->numbers_cache, w->numbers_read, key);
+    int read = key_flags(w, key);
+    if (read >= 0)
+        read &= NUMBERS_READ;
     if (read < 0 || items_of(w, group, &item_group, &family) < 0)
         goto done;
     Py_ssize_t size = PyList_GET_SIZE(value);
@@ -578,8 +609,7 @@ static PyObject *walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     w.text_layout = PyUnicode_InternFromString("text");
     w.empty = PyUnicode_InternFromString("");
     w.any_item = PyUnicode_InternFromString("[*]");
-    w.worth_cache = PyDict_New();
-    w.numbers_cache = PyDict_New();
+    w.key_cache = PyDict_New();
     w.families = PyDict_New();
     w.lists = PyDict_New();
     w.colon = PyUnicode_InternFromString(":");
@@ -588,7 +618,7 @@ static PyObject *walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     w.key_suffix = PyUnicode_InternFromString(":key");
     w.keys_suffix = PyUnicode_InternFromString(":keys");
     if (w.segments == NULL || w.out_of_time == NULL || w.value_layout == NULL || w.text_layout == NULL ||
-        w.empty == NULL || w.any_item == NULL || w.worth_cache == NULL || w.numbers_cache == NULL ||
+        w.empty == NULL || w.any_item == NULL || w.key_cache == NULL ||
         w.families == NULL || w.lists == NULL || w.colon == NULL || w.dot == NULL || w.open_index == NULL ||
         w.key_suffix == NULL || w.keys_suffix == NULL)
         goto done;
@@ -621,8 +651,7 @@ done:
     Py_XDECREF(w.text_layout);
     Py_XDECREF(w.empty);
     Py_XDECREF(w.any_item);
-    Py_XDECREF(w.worth_cache);
-    Py_XDECREF(w.numbers_cache);
+    Py_XDECREF(w.key_cache);
     Py_XDECREF(w.families);
     Py_XDECREF(w.lists);
     Py_XDECREF(w.colon);
