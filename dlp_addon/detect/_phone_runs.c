@@ -679,9 +679,9 @@ static PyObject *worth_weighing(PyObject *module, PyObject *args) {
         const Py_UCS1 *c = PyUnicode_1BYTE_DATA(word);
         w.starts[c[0]][c[1]] = 1;
     }
-    PyObject *kept = PyList_New(0);
-    if (kept == NULL)
-        return NULL;
+    PyObject *kept = PyList_New(0), *cells = PyDict_New();
+    if (kept == NULL || cells == NULL)
+        goto failed;
     /* The line and column the scan has reached, counted as it goes: each character once. */
     Py_ssize_t column = 0, scanned = 0;
     for (Py_ssize_t k = 0; k < PyList_GET_SIZE(spans); k++) {
@@ -691,8 +691,7 @@ static PyObject *worth_weighing(PyObject *module, PyObject *args) {
             start > end || start < scanned) {
             if (!PyErr_Occurred())
                 PyErr_SetString(PyExc_ValueError, "worth_weighing(): spans must be in order and inside the text");
-            Py_DECREF(kept);
-            return NULL;
+            goto failed;
         }
         for (; scanned < start; scanned++) {
             Py_UCS4 c = at(&t, scanned);
@@ -701,20 +700,34 @@ static PyObject *worth_weighing(PyObject *module, PyObject *args) {
             else if (w.delimiter && c == w.delimiter)
                 column++;
         }
-        int keep = 1;
+        int keep = 1, is_alone = -1;
         if (bare(&t, start, end)) {
             int label = place_label(&w, column, start);
             if (label == 0)
                 keep = 0;
             else if (label == -1)
-                keep = alone(&w, start, end) || may_name_a_phone(&w, start, end);
+                keep = (is_alone = alone(&w, start, end)) || may_name_a_phone(&w, start, end);
         }
-        if (keep && PyList_Append(kept, span) < 0) {
-            Py_DECREF(kept);
-            return NULL;
-        }
+        if (!keep)
+            continue;
+        if (is_alone < 0)
+            is_alone = alone(&w, start, end);
+        PyObject *key = PyLong_FromSsize_t(start);
+        PyObject *cell = key != NULL ? Py_BuildValue("(nnO)", end, column, is_alone ? Py_True : Py_False) : NULL;
+        int failed = cell == NULL || PyDict_SetItem(cells, key, cell) < 0 || PyList_Append(kept, span) < 0;
+        Py_XDECREF(key);
+        Py_XDECREF(cell);
+        if (failed)
+            goto failed;
     }
-    return kept;
+    PyObject *result = PyTuple_Pack(2, kept, cells);
+    Py_DECREF(kept);
+    Py_DECREF(cells);
+    return result;
+failed:
+    Py_XDECREF(kept);
+    Py_XDECREF(cells);
+    return NULL;
 }
 
 /* grouped_parts(raw, windows, windows_of, next_states, accepting): the grouping check's look
@@ -834,8 +847,9 @@ static PyMethodDef methods[] = {
      "each str of a list, for the texts where it found any run; a text longer than listed_up_to has its "
      "rejected runs packed into bytes (int64 start, end, ...)."},
     {"worth_weighing", worth_weighing, METH_VARARGS,
-     "worth_weighing(text, spans, delimiter, column_hints, first_line_end, field_hint, words) -> the spans "
-     "less the bare runs PhoneDetector._weigh would drop without a trace."},
+     "worth_weighing(text, spans, delimiter, column_hints, first_line_end, field_hint, words) -> (the spans "
+     "less the bare runs PhoneDetector._weigh would drop without a trace, {start: (end, column, alone)} of "
+     "those kept)."},
     {"grouped_parts", (PyCFunction)(void (*)(void))grouped_parts, METH_FASTCALL,
      "grouped_parts(raw, windows, windows_of, next_states, accepting) -> True where a part of the spaced "
      "ASCII run starts with 00, else [(digits, countries), ...] of the parts that may fit a grouping and "

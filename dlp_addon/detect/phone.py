@@ -980,8 +980,8 @@ class PhoneDetector:
         if layout is not None and checked and field_hint is not True and _worth_weighing is not None:
             # The bare runs `_weigh` would drop on their label or for want of one, left in C:
             # most of a beacon's or a log's, and those in a table's id and time columns.
-            spans = _worth_weighing(text, spans, layout.delimiter or "", layout.column_hints,
-                                    layout.first_line_end, field_hint, ASCII_PHONE_WORDS)
+            spans, layout.cells = _worth_weighing(text, spans, layout.delimiter or "", layout.column_hints,
+                                                  layout.first_line_end, field_hint, ASCII_PHONE_WORDS)
         bare = self._bare_plausible
         weak_before = len(weak)
         for count, (start, end) in enumerate(spans):
@@ -1487,10 +1487,18 @@ class _TextLayout:
         self._column_reached = (line_start, offset, column)
         return column
 
+    # What the C filter of the spans (`_worth_weighing`) read of each run it kept, by its
+    # start: (end, column, whether it is its cell's whole value).
+    cells: dict[int, tuple[int, int, bool]] = {}
+
+    def _column_at(self, offset: int) -> int:
+        cell = self.cells.get(offset)
+        return cell[1] if cell is not None else self._column(self._line_start(offset), offset)
+
     def header_for(self, offset: int) -> str:
         if self.header is None or offset <= self.first_line_end:
             return ""
-        column = self._column(self._line_start(offset), offset)
+        column = self._column_at(offset)
         return self.header[column].strip(" \"'") if column < len(self.header) else ""
 
     def groups_for(self, where: str, start: int, end: int) -> tuple[str, ...]:
@@ -1498,11 +1506,12 @@ class _TextLayout:
         siblings are the values of the same column (all of them, if there are no columns).
         Only a number that is its cell's whole value is a list item: in code and prose
         (`started = 1717171717`, `达到1234567890元`) numbers stand among words, not in a list."""
-        if not self._alone(start, end):
+        cell = self.cells.get(start)
+        if not (cell[2] if cell is not None and cell[0] == end else self._alone(start, end)):
             return ()
         if self.single_line:
             return (f"{where}#line",)
-        return (f"{where}#column{self._column(self._line_start(start), start)}",)
+        return (f"{where}#column{cell[1] if cell is not None else self._column_at(start)}",)
 
     def _alone(self, start: int, end: int) -> bool:
         """Only padding between the run and its cell's ends (a delimiter, a line break, the
