@@ -15,7 +15,7 @@ ARGS ?=
 
 # The C source too: pip builds it into the tree, and a stale build would be used.
 $(BIN)/.installed: pyproject.toml dlp_addon/_normalize.c dlp_addon/detect/_phone_runs.c dlp_addon/extract/_json_walk.c \
-		dlp_addon/_substrings.c
+		dlp_addon/_substrings.c dlp_addon/extract/_escapes.c
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
