@@ -1,12 +1,14 @@
 /*
- * Two of embedded.py's textual escapes, looked for and undone in C.
+ * Three of embedded.py's looks at a text for what is encoded in it, in C.
  *
  * A beacon log is a query string per line: an "=" every few characters, and a percent
  * escape in every URL it carries. `quoted_printable_hint(text)` is embedded._has_quoted_printable:
  * the stdlib engine tried its pattern at every "=" (a sixth of the engine's time on beacons),
  * here each "=" costs a look at the next few characters. `percent_decoded(data)` is
  * urllib.parse.unquote_to_bytes on bytes, which splits at every "%" and joins the pieces in
- * Python. embedded.py keeps both in Python too, for where this was not built, and
+ * Python. `base64_runs(text)` is the spans embedded._RUN finds, which the stdlib engine read
+ * at a few hundred MB/s (a beacon's ids and tokens are runs too, and a blob is one long one).
+ * embedded.py keeps all three in Python too, for where this was not built, and
  * tests/unit/test_escapes.py holds the two to the same answers.
  */
 #define PY_SSIZE_T_CLEAN
@@ -125,15 +127,80 @@ static PyObject *percent_decoded(PyObject *module, PyObject *arg) {
     return out;
 }
 
+static unsigned char base64_byte[256];
+
+#define BASE64_MIN_RUN 16 /* embedded._MIN_RUN */
+#define WRAPPED_FROM 40    /* a line of a wrapped block is this long at least (embedded._RUN) */
+
+/* The spans of embedded._RUN: a run of sixteen base64 characters or more not preceded by
+ * one, continued over a line break (and "\r") after a line of forty or more and onto a
+ * line of at least one, then up to two "=". */
+static PyObject *base64_runs(PyObject *module, PyObject *text) {
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "base64_runs() takes a str");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    PyObject *spans = PyList_New(0);
+    if (spans == NULL)
+        return NULL;
+    Py_ssize_t i = 0;
+    const Py_UCS1 *bytes = kind == PyUnicode_1BYTE_KIND ? data : NULL;
+    while (i < n) {
+        if (!is_base64(PyUnicode_READ(kind, data, i))) {
+            i++;
+            continue;
+        }
+        Py_ssize_t start = i;
+        if (bytes != NULL) /* a blob is one run of thousands: a table look-up a byte */
+            while (i < n && base64_byte[bytes[i]])
+                i++;
+        while (i < n && is_base64(PyUnicode_READ(kind, data, i)))
+            i++;
+        if (i - start < BASE64_MIN_RUN)
+            continue; /* inside the run the look-behind refuses every start */
+        Py_ssize_t line = i - start;
+        for (;;) {
+            if (line < WRAPPED_FROM)
+                break;
+            Py_ssize_t j = i;
+            if (char_at(kind, data, n, j) == '\r')
+                j++;
+            if (char_at(kind, data, n, j) != '\n' || !is_base64(char_at(kind, data, n, j + 1)))
+                break;
+            Py_ssize_t from = ++j;
+            while (j < n && is_base64(PyUnicode_READ(kind, data, j)))
+                j++;
+            line = j - from;
+            i = j;
+        }
+        for (int k = 0; k < 2 && i < n && PyUnicode_READ(kind, data, i) == '='; k++)
+            i++;
+        PyObject *span = Py_BuildValue("(nn)", start, i);
+        if (span == NULL || PyList_Append(spans, span) < 0) {
+            Py_XDECREF(span);
+            Py_DECREF(spans);
+            return NULL;
+        }
+        Py_DECREF(span);
+    }
+    return spans;
+}
+
 static PyMethodDef methods[] = {
     {"quoted_printable_hint", quoted_printable_hint, METH_O,
      "Whether the text holds quoted-printable, as embedded._has_quoted_printable says."},
     {"percent_decoded", percent_decoded, METH_O, "urllib.parse.unquote_to_bytes of bytes."},
+    {"base64_runs", base64_runs, METH_O, "The (start, end) spans embedded._RUN finds in a str."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_escapes", NULL, -1, methods};
 
 PyMODINIT_FUNC PyInit__escapes(void) {
+    for (int c = 0; c < 256; c++)
+        base64_byte[c] = (unsigned char)is_base64((Py_UCS4)c);
     return PyModule_Create(&module);
 }

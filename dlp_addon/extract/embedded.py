@@ -28,11 +28,13 @@ from dlp_addon.extract.budget import Budget
 from dlp_addon.extract.charset import decode_text, detect, looks_binary
 from dlp_addon.substrings import has_run
 
-try:  # the same two in C (see the file), a beacon log's "="s and "%"s at memory speed
+try:  # the same looks in C (see the file): a beacon log's "="s, "%"s and ids at memory speed
+    from dlp_addon.extract._escapes import base64_runs as _base64_runs
     from dlp_addon.extract._escapes import percent_decoded as _percent_decoded
     from dlp_addon.extract._escapes import quoted_printable_hint as _quoted_printable_hint
 except ImportError:
     _percent_decoded, _quoted_printable_hint = unquote_to_bytes, None
+    _base64_runs = None
 
 
 _MIN_RUN = 16  # base64 of the shortest address worth finding ("ivan@mail.ru")
@@ -231,10 +233,11 @@ def _open_base64(text: str, budget: Budget, where: str, field: str, depth: int) 
         # No run can mix cases if the text does not (see _may_be_base64): telemetry, hex
         # ids and UUIDs are skipped at the speed of a copy rather than scanned run by run.
         return
-    for number, match in enumerate(_RUN.finditer(text)):
+    runs = _base64_runs(text) if _base64_runs is not None else _python_base64_runs(text)
+    for number, (start, end) in enumerate(runs):
         if number % _CHECK_EVERY == _CHECK_EVERY - 1 and budget.out_of_time(where):
             return
-        run = _unwrapped(match.group())
+        run = _unwrapped(text[start:end])
         if not _may_be_base64(run):
             continue
         # Its first bytes tell what a blob is: a picture or a token is dropped without decoding
@@ -252,13 +255,17 @@ def _open_base64(text: str, budget: Budget, where: str, field: str, depth: int) 
             continue
         budget.spend_decoded(len(decoded))
         place = f"{where}:base64"
-        label = field if match.span() == (0, len(text)) else ""
+        label = field if (start, end) == (0, len(text)) else ""
         if route == "text" and complete:
             # Already known to be UTF-8 text and no file: no sniffing or charset detection to repeat.
             if not budget.too_deep(depth + 1, place):
                 content.open_text(decoded.decode("utf-8-sig"), budget, where=place, depth=depth + 1, field=label)
         else:
             content.open_content(decoded, budget, content_type="", where=place, depth=depth + 1, field=label)
+
+
+def _python_base64_runs(text: str) -> list[tuple[int, int]]:
+    return [match.span() for match in _RUN.finditer(text)]
 
 
 def _unwrapped(run: str) -> str:

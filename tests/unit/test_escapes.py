@@ -55,3 +55,23 @@ def test_percent_decoding_is_unquote_to_bytes():
     assert type(native.percent_decoded(b"no escape")) is bytes
     with pytest.raises(TypeError):
         native.percent_decoded("a str")
+
+
+def test_base64_runs_are_the_patterns():
+    # Runs of every length about the sixteen a run needs, wrapped blocks (lines of forty or
+    # more, "\r\n" or "\n", a last line of one), padding of up to two "=", and whatever
+    # stands beside them, in one-, two- and four-byte text.
+    rng = random.Random(7)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-"
+    others = [" ", "=", "==", "===", "\n", "\r\n", "\r", ".", "%", "é", "ж", "😀", "\n\n"]
+    for _ in range(20_000):
+        parts = []
+        for _ in range(rng.randint(0, 8)):
+            if rng.random() < 0.6:
+                parts.append("".join(rng.choice(alphabet) for _ in range(rng.choice([1, 15, 16, 17, 39, 40, 41, 64, 76]))))
+            else:
+                parts.append(rng.choice(others))
+        text = "".join(parts)
+        assert native.base64_runs(text) == embedded._python_base64_runs(text), repr(text)
+    block = "\n".join("".join(rng.choice(alphabet) for _ in range(76)) for _ in range(200)) + "QUJD==\n"
+    assert native.base64_runs(block) == embedded._python_base64_runs(block) == [(0, len(block) - 1)]
