@@ -104,10 +104,49 @@ static int starts_here(int kind, const void *data, Py_ssize_t length, Py_ssize_t
         }                                                                                     \
     } while (0)
 
+/* Where a text is in the Basic Multilingual Plane (one- and two-byte text), sixteen
+ * characters at a time first: a bit for each that is a one-character needle or opens a pair
+ * that starts one, worked out without branches, then a look at each set bit as SCAN makes
+ * it. In prose a space, the first character of most needles, is every few characters at no
+ * pattern the processor can predict; a space followed by the needles' second character is
+ * rare. Returns 1 on a find, else the position SCAN goes on from. */
+#define BLOCKS(TYPE)                                                                          \
+    do {                                                                                      \
+        const TYPE *chars = (const TYPE *)data;                                               \
+        for (; done + 17 <= length; done += 16) {                                             \
+            uint32_t hits = 0;                                                                \
+            for (int k = 0; k < 16; k++) {                                                    \
+                Py_UCS4 c = chars[done + k];                                                  \
+                hits |= (uint32_t)(bit(set->singles, c) | bit(set->pairs, pair_hash(c, chars[done + k + 1]))) << k; \
+            }                                                                                 \
+            while (hits) {                                                                    \
+                Py_ssize_t i = done + __builtin_ctz(hits);                                    \
+                hits &= hits - 1;                                                             \
+                Py_UCS4 c = chars[i];                                                         \
+                if (bit(set->singles, c))                                                     \
+                    return 1;                                                                 \
+                if (!bit(set->starts, c))                                                     \
+                    continue;                                                                 \
+                unsigned h = pair_hash(c, chars[i + 1]);                                      \
+                if (!bit(set->short_pairs, h) && !(i + 2 < length && bit(set->next_pairs, pair_hash(chars[i + 1], chars[i + 2])))) \
+                    continue;                                                                 \
+                if (starts_here(kind, data, length, i, set, 2))                               \
+                    return 1;                                                                 \
+            }                                                                                 \
+        }                                                                                     \
+    } while (0)
+
 static int scan(PyObject *text, const Needles *set) {
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
-    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text), done = 0;
+    if (kind == PyUnicode_1BYTE_KIND)
+        BLOCKS(Py_UCS1);
+    else if (kind == PyUnicode_2BYTE_KIND)
+        BLOCKS(Py_UCS2);
+    /* The rest (all of a four-byte text) a character at a time. */
+    data = (const char *)data + done * kind;
+    length -= done;
     if (kind == PyUnicode_1BYTE_KIND)
         SCAN(Py_UCS1);
     else if (kind == PyUnicode_2BYTE_KIND)

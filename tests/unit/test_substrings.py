@@ -154,3 +154,18 @@ def test_long_texts_with_runs_of_every_length_anywhere():
         pattern = re.compile(f"[{re.escape(embedded._BASE64_CHARACTERS)}]{{{length}}}")
         assert native.has_run(text, embedded._BASE64_CHARACTERS, length) == bool(pattern.search(text)), \
             (text, length)
+
+
+def test_a_needle_at_every_offset_of_sixteen_character_blocks():
+    # One- and two-byte text is read sixteen characters at a time first, the rest one at a
+    # time: a needle opening at, across or just after each block's edge, in text of every
+    # length about them, among characters that open other needles or pairs of them.
+    hints = email._WRITTEN_AT_HINTS
+    for filler in ("x s", "ж с", "a  Соб", "一 圈"[:2]):
+        for length in range(0, 50):
+            base = (filler * 50)[:length]
+            assert native.contains_any(base, hints) == _answer(base, hints), (base,)
+            for at in range(length + 1):
+                for needle in (" собака ", " at ", "圈", " ات "):
+                    text = base[:at] + needle + base[at:]
+                    assert native.contains_any(text, hints) == _answer(text, hints) is True, (text,)
