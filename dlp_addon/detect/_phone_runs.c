@@ -41,11 +41,17 @@ static inline Py_UCS4 at(const Text *t, Py_ssize_t i) {
  * loads: prose in Cyrillic, Arabic or Han is read a character at a time, and asking the
  * Unicode database of each letter whether it is a digit was most of the scan's time. */
 static unsigned char bmp_decimal[65536 / 8];
+/* The same with "(" and "+": what may start a candidate, one look for each character of a
+ * two-byte text. */
+static unsigned char bmp_may_start[65536 / 8];
 
 static void fill_bmp_decimal(void) {
     for (Py_UCS4 c = 0; c < 65536; c++)
-        if (Py_UNICODE_ISDECIMAL(c))
-            bmp_decimal[c >> 3] |= (unsigned char)(1u << (c & 7));
+        if (Py_UNICODE_ISDECIMAL(c) || c == '(' || c == '+') {
+            if (c != '(' && c != '+')
+                bmp_decimal[c >> 3] |= (unsigned char)(1u << (c & 7));
+            bmp_may_start[c >> 3] |= (unsigned char)(1u << (c & 7));
+        }
 }
 
 /* `\d` of the stdlib engine on str patterns: any Unicode decimal digit. */
@@ -326,7 +332,7 @@ static int each_candidate(const Text *t, SpanSink each, void *context) {
             if (p >= t->length)
                 break;
         } else if (wide != NULL) {
-            while (p < t->length && !(wide[p] == '(' || wide[p] == '+' || is_digit(wide[p])))
+            while (p < t->length && !((bmp_may_start[wide[p] >> 3] >> (wide[p] & 7)) & 1))
                 p++;
             if (p >= t->length)
                 break;
