@@ -446,17 +446,36 @@ done:
     return result;
 }
 
-/* scan_all(texts, next_states, accepting, listed_up_to=-1): `scan` over each str of a list, as
+/* For an ASCII text of digits alone that is one candidate from its start to its end: FITS or
+ * FITS_NOT as the bare-number check says (its one run is then all `scan` finds: spans
+ * [(0, n)] or rejected [(0, n)]); UNDECIDED for any other text. A JSON document's numbers
+ * and many of its strings are such texts. */
+static int whole_bare_run(const Plans *plans, PyObject *text) {
+    Text t = {PyUnicode_1BYTE_KIND, PyUnicode_1BYTE_DATA(text), PyUnicode_GET_LENGTH(text)};
+    const Py_UCS1 *c = t.data;
+    for (Py_ssize_t i = 0; i < t.length; i++)
+        if (c[i] < '0' || c[i] > '9')
+            return UNDECIDED;
+    if (candidate_end(&t, 0) != t.length)
+        return UNDECIDED;
+    int bare = 0;
+    return look(plans, &t, 0, t.length, &bare);
+}
+
+/* scan_all(texts, next_states, accepting, listed_up_to=-1, wholes=False): `scan` over each str of a list, as
  * [(index, spans, rejected), ...] for the texts where it found any run. A JSON document or a
  * form is thousands of short values, and most hold no run at all: they cost no Python here.
  * A text longer than `listed_up_to` characters (if that is not negative) has its rejected runs
  * packed into bytes instead, as int64 start, end, start, end...: a table of counters has a
- * hundred thousand, and a tuple each cost as much as the scan. */
+ * hundred thousand, and a tuple each cost as much as the scan. With `wholes`, a text that is
+ * one bare run and nothing else (whole_bare_run) is (index, None, whether it fits a plan):
+ * no lists to make and compare for most of an API's hits. */
 static PyObject *scan_all(PyObject *module, PyObject *args) {
     PyObject *texts;
     Py_buffer next, accepting;
     Py_ssize_t listed_up_to = -1;
-    if (!PyArg_ParseTuple(args, "O!y*y*|n:scan_all", &PyList_Type, &texts, &next, &accepting, &listed_up_to))
+    int wholes = 0;
+    if (!PyArg_ParseTuple(args, "O!y*y*|np:scan_all", &PyList_Type, &texts, &next, &accepting, &listed_up_to, &wholes))
         return NULL;
     PyObject *hits = NULL, *spans = NULL, *rejected = NULL;
     int64_t *packed = NULL;
@@ -477,6 +496,21 @@ static PyObject *scan_all(PyObject *module, PyObject *args) {
         }
         Py_ssize_t length = PyUnicode_GET_LENGTH(text);
         int listed = listed_up_to < 0 || length <= listed_up_to;
+        if (wholes && length >= MIN_STEPS + 1 && length <= MAX_STEPS + 1 && PyUnicode_IS_ASCII(text)) {
+            int whole = whole_bare_run(&plans, text);
+            if (whole == BROKEN_TABLE) {
+                PyErr_SetString(PyExc_ValueError, "the automaton names a state it does not have");
+                goto failed;
+            }
+            if (whole != UNDECIDED) {
+                PyObject *hit = Py_BuildValue("(nOO)", i, Py_None, whole == FITS ? Py_True : Py_False);
+                int appended = hit != NULL ? PyList_Append(hits, hit) : -1;
+                Py_XDECREF(hit);
+                if (appended < 0)
+                    goto failed;
+                continue;
+            }
+        }
         /* Kept across texts while they stay empty: most texts find nothing. */
         if (spans == NULL && (spans = PyList_New(0)) == NULL)
             goto failed;
@@ -849,9 +883,10 @@ static PyMethodDef methods[] = {
      "scan(text, next_states, accepting) -> (spans, rejected): the candidates, with the runs that fail the "
      "bare-number check taken out (see PhoneDetector._scan_segment); bare ones are listed in rejected."},
     {"scan_all", scan_all, METH_VARARGS,
-     "scan_all(texts, next_states, accepting, listed_up_to=-1) -> [(index, spans, rejected), ...]: scan() over "
-     "each str of a list, for the texts where it found any run; a text longer than listed_up_to has its "
-     "rejected runs packed into bytes (int64 start, end, ...)."},
+     "scan_all(texts, next_states, accepting, listed_up_to=-1, wholes=False) -> [(index, spans, rejected), ...]: "
+     "scan() over each str of a list, for the texts where it found any run; a text longer than listed_up_to "
+     "has its rejected runs packed into bytes (int64 start, end, ...); with wholes, a text that is one bare run "
+     "alone is (index, None, whether it fits)."},
     {"worth_weighing", worth_weighing, METH_VARARGS,
      "worth_weighing(text, spans, delimiter, column_hints, first_line_end, field_hint, words) -> (the spans "
      "less the bare runs PhoneDetector._weigh would drop without a trace, {start: (end, column, alone)} of "

@@ -939,12 +939,21 @@ class PhoneDetector:
         try:
             since_clock = _CLOCK_TEXTS  # the clock first, then after every few texts or spans
             for index, spans, rejected in self._candidates(texts):
-                since_clock += 1 + len(spans)
+                since_clock += 2 if spans is None else 1 + len(spans)
                 if since_clock >= _CLOCK_TEXTS:
                     if self._late():
                         break
                     since_clock = 0
                 segment = segments[index]
+                if spans is None:
+                    # The whole text is one bare ASCII run, and `rejected` says whether it fits a
+                    # plan (`_candidates`): most of an API's values that hold a run at all.
+                    text = texts[index]
+                    if checked and segment.layout == "value" and columns.took_whole(segment, text, rejected, weak,
+                                                                                    self._rejected):
+                        continue
+                    whole = [(0, len(text))]
+                    spans, rejected = (whole, []) if rejected else ([], whole)
                 if not spans and (segment.layout == "text" or field_says_phone(segment.field) is False):
                     # Only bare runs known to fit no plan: in text they matter only beside weak
                     # candidates of its own (none here); under an id's or a time's key, nowhere.
@@ -1080,12 +1089,13 @@ class PhoneDetector:
     def _candidates(self, texts: list[str]) -> Iterable[tuple[int, list, list | bytes]]:
         """For each text with any candidate, by its index: the candidate spans, and the bare
         runs already known to fit no plan (taken out of the spans), packed (`_unpacked`) for
-        a text longer than _REJECTED_LISTED_UP_TO. Whether the bare ASCII runs left in the
-        spans are known to fit one is `_BareCheck.exact`."""
+        a text longer than _REJECTED_LISTED_UP_TO; for a text that is one bare ASCII run and
+        nothing else, None and whether that run fits a plan. Whether the bare ASCII runs left
+        in the spans are known to fit one is `_BareCheck.exact`."""
         automaton = self._bare_plausible.automaton
         if automaton is None:
             return ((index, spans, []) for index, text in enumerate(texts) if (spans := candidate_spans(text)))
-        return _scan_all_checked(texts, automaton.transitions, automaton.accepting, _REJECTED_LISTED_UP_TO)
+        return _scan_all_checked(texts, automaton.transitions, automaton.accepting, _REJECTED_LISTED_UP_TO, True)
 
     def _count_rejected(self, segment: Segment, text: str, layout, weak: list[_Weak],
                         rejected: Iterable[tuple[int, int]]) -> None:
@@ -1568,10 +1578,15 @@ class _Columns:
                 return False
         elif len(rejected) != 1 or rejected[0] != whole or len(text) < _MIN_DIGITS:
             return False
-        if not (text.isdigit() and text.isascii()) or text.startswith("00") or field_says_phone(segment.field) is not None:
+        return text.isdigit() and text.isascii() and self.took_whole(segment, text, bool(spans), weak, counts)
+
+    def took_whole(self, segment: Segment, text: str, fits: bool, weak: list[_Weak], counts: Counter) -> bool:
+        """`took` of a value whose text is one bare ASCII run of _MIN_DIGITS or more, which
+        `fits` a plan or not."""
+        if text.startswith("00") or field_says_phone(segment.field) is not None:
             return False
         group = segment.group or segment.where
-        if spans:
+        if fits:
             # Where it would have gone among the weak candidates (the list only grows), and
             # its order among the members taken at that place.
             self.members[group].append((len(weak), self.taken, Normalized(text, text), segment.where))

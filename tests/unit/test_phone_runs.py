@@ -157,6 +157,33 @@ def test_scan_all_is_scan_over_each_text():
         native.scan_all(["13800138000"], automaton.transitions[:-4], automaton.accepting)
 
 
+def test_scan_all_marks_texts_that_are_one_bare_run_and_nothing_else():
+    # With `wholes`, a text of ASCII digits alone that `scan` finds one run in, from its
+    # start to its end, is (index, None, whether it fits a plan); every other text as before.
+    automaton = phone._bare_automaton(_REGIONS)
+    tables = automaton.transitions, automaton.accepting
+    rng = random.Random(20261206)
+    texts = []
+    for _ in range(6000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 40)))
+        texts.append(rng.choice([digits, digits, "13" + digits[:9], "00" + digits, digits + " ", "+" + digits,
+                                 "(" + digits, digits[:5] + "-" + digits[5:], "٣" + digits, _numbers_and_noise(rng)]))
+    marked = 0
+    with_wholes, without = native.scan_all(texts, *tables, -1, True), native.scan_all(texts, *tables)
+    assert len(with_wholes) == len(without)
+    for (index, spans, rejected), plain in zip(with_wholes, without):
+        assert index == plain[0]
+        if spans is None:
+            marked += 1
+            whole = [(0, len(texts[index]))]
+            assert plain[1:] == ((whole, []) if rejected is True else ([], whole) if rejected is False else None)
+            assert texts[index].isdigit() and texts[index].isascii()
+        else:
+            assert (index, spans, rejected) == plain
+    assert 1000 < marked < 5000
+    assert sum(1 for _, spans, fits in native.scan_all(texts, *tables, -1, True) if spans is None and fits) > 100
+
+
 def test_scan_all_packs_the_rejected_runs_of_long_texts():
     automaton = phone._bare_automaton(_REGIONS)
     tables = automaton.transitions, automaton.accepting
