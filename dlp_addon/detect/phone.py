@@ -1565,7 +1565,7 @@ class _Columns:
     __slots__ = ("members", "taken")
 
     def __init__(self):
-        self.members: dict[str, list[tuple[int, int, Normalized, str]]] = defaultdict(list)
+        self.members: dict[str, list[tuple[int, int, str, str]]] = defaultdict(list)
         self.taken = 0
 
     def took(self, segment: Segment, text: str, spans: list, rejected: list, weak: list[_Weak],
@@ -1589,7 +1589,7 @@ class _Columns:
         if fits:
             # Where it would have gone among the weak candidates (the list only grows), and
             # its order among the members taken at that place.
-            self.members[group].append((len(weak), self.taken, Normalized(text, text), segment.where))
+            self.members[group].append((len(weak), self.taken, text, segment.where))
             self.taken += 1
         else:
             counts[group] += 1
@@ -1604,8 +1604,9 @@ class _Columns:
             candidates = len(members) + others[group]
             size = candidates + counts[group]
             if size >= GROUP_MIN_SIZE and candidates >= GROUP_MIN_VALID_SHARE * size:
-                kept.extend((at, order, _Weak(norm, 0, len(norm.text), where, norm.text, None, (group,)))
-                            for at, order, norm, where in members)
+                # A member's normal form is only made for the members of a group kept.
+                kept.extend((at, order, _Weak(Normalized(text, text), 0, len(text), where, text, None, (group,)))
+                            for at, order, text, where in members)
         if not kept:
             return weak
         kept.sort(key=lambda member: member[:2])
