@@ -169,3 +169,23 @@ def test_a_needle_at_every_offset_of_sixteen_character_blocks():
                 for needle in (" собака ", " at ", "圈", " ات "):
                     text = base[:at] + needle + base[at:]
                     assert native.contains_any(text, hints) == _answer(text, hints) is True, (text,)
+
+
+def test_one_byte_text_read_from_the_needles_openings_and_dense_ones_the_other_way():
+    # In one-byte text, needles that open with four characters or fewer are looked for from
+    # those (memchr); where they turn up densely (prose's spaces) the text is read sixteen
+    # characters at a time instead. Both, with the needle anywhere, near misses around it,
+    # and sets of needles opening with more characters, or with ones a one-byte text lacks.
+    rng = random.Random(20261208)
+    sets = [email._ENGLISH_AT, email._SPACED_OR_WRITTEN_DOT, email._BRACKETED_AT_ASCII_STARTS, (" at ", "(at)", "ж"),
+            ("a", "b", "c", "d", "e"), ("艾特",), (" a", " b")]
+    fillers = ["x" * 50, "a t " * 20, " " * 60, "(a[t{ " * 10, "at " * 30, "é ÿ" * 20, "ab" * 30]
+    for _ in range(6000):
+        needles = rng.choice(sets)
+        filler = rng.choice(fillers) * rng.randint(1, 40)
+        text = filler
+        if rng.random() < 0.5:
+            at = rng.randint(0, len(filler))
+            text = filler[:at] + rng.choice(needles) + filler[at:]
+        assert native.contains_any(text, needles) == _answer(text, needles), (needles, len(text))
+        assert native.contains_any(text, native.substrings(needles)) == _answer(text, needles)
